@@ -1,0 +1,56 @@
+# spendlens developer entry points. Everything installs into ./.venv and keeps state in ./.spendlens.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+# Keep every tool's state inside the project and never phone home.
+export SPENDLENS_STATE_DIR ?= $(CURDIR)/.spendlens
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export BENTOML_DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export MPLCONFIGDIR := $(SPENDLENS_STATE_DIR)/mpl
+
+.PHONY: up install bootstrap test lint typecheck unit bench clean
+
+up: install bootstrap ## install, create state, migrate, load the demo data
+	@echo
+	@echo "spendlens is ready. State: $(SPENDLENS_STATE_DIR)"
+	@echo "Try:  $(BIN)/spendlens transactions list --limit 10"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "spendlens needs Python 3.11+")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+bootstrap: install
+	$(BIN)/spendlens init
+	$(BIN)/spendlens demo
+
+test: install lint typecheck unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -n 2 -q
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+lock: ## re-resolve requirements.lock after changing pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Normalization: PII masking, merchant canonicalization and MCC enrichment (pure functions)."""
