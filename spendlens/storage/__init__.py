@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 models, Alembic migrations and tenant-scoped queries."""

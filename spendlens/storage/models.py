@@ -1,0 +1,215 @@
+"""SQLAlchemy ORM models; every row that holds user data carries its tenant id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names so migrations look the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    """A random 32-hex-digit id, generated client-side so bulk inserts know their keys."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now, the only clock storage uses."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the shared naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Tenant(Base):
+    """A customer of the platform; every other table is scoped by it."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Account(Base):
+    """A bank account or card of a tenant; `tail` is its last four digits when known."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    tail: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IngestionBatch(Base):
+    """One load of one file: what was detected, the counts, and whether it finished."""
+
+    __tablename__ = "ingestion_batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    source: Mapped[str] = mapped_column(String(8))
+    filename: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    detected: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    loaded: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    linked: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IngestionReject(Base):
+    """A row of a batch that was not loaded, with its line number, reason and a masked excerpt."""
+
+    __tablename__ = "ingestion_rejects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingestion_batches.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    excerpt: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Transaction(Base):
+    """A normalized transaction. Text columns hold PII-masked text only.
+
+    `amount_minor` is the absolute amount in minor units; `direction` carries the sign.
+    `linked_to_id` is set on a secondary record (an SMS alert) of a transaction that a statement
+    also reported, so the pair is counted once.
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "fingerprint"),
+        Index("ix_transactions_tenant_date", "tenant_id", "txn_date"),
+        Index("ix_transactions_tenant_merchant", "tenant_id", "merchant_id"),
+        Index("ix_transactions_tenant_amount", "tenant_id", "amount_minor"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingestion_batches.id"), index=True)
+    source: Mapped[str] = mapped_column(String(8))
+    source_ref: Mapped[str | None] = mapped_column(String(128))
+    txn_date: Mapped[dt.date] = mapped_column(Date)
+    posted_date: Mapped[dt.date] = mapped_column(Date)
+    posted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    description: Mapped[str] = mapped_column(String(2000))
+    memo: Mapped[str | None] = mapped_column(String(2000))
+    merchant_name: Mapped[str] = mapped_column(String(200))
+    merchant_id: Mapped[str] = mapped_column(String(32))
+    processor: Mapped[str | None] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    direction: Mapped[str] = mapped_column(String(6))
+    balance_minor: Mapped[int | None] = mapped_column(BigInteger)
+    mcc: Mapped[str | None] = mapped_column(String(4))
+    mcc_description: Mapped[str | None] = mapped_column(String(200))
+    account_tail: Mapped[str | None] = mapped_column(String(4))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    linked_to_id: Mapped[str | None] = mapped_column(ForeignKey("transactions.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Taxonomy(Base):
+    """A versioned category taxonomy registered by a tenant (the default one included)."""
+
+    __tablename__ = "taxonomies"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaxonomyCategory(Base):
+    """One label of a taxonomy version, with its optional parent."""
+
+    __tablename__ = "taxonomy_categories"
+    __table_args__ = (UniqueConstraint("taxonomy_id", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    taxonomy_id: Mapped[int] = mapped_column(ForeignKey("taxonomies.id"), index=True)
+    label: Mapped[str] = mapped_column(String(128))
+    parent: Mapped[str | None] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Crosswalk(Base):
+    """A mapping from one taxonomy version's labels onto another's."""
+
+    __tablename__ = "crosswalks"
+    __table_args__ = (UniqueConstraint("tenant_id", "source_taxonomy_id", "target_taxonomy_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    source_taxonomy_id: Mapped[int] = mapped_column(ForeignKey("taxonomies.id"))
+    target_taxonomy_id: Mapped[int] = mapped_column(ForeignKey("taxonomies.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CrosswalkEntry(Base):
+    """One source label -> target label pair of a crosswalk."""
+
+    __tablename__ = "crosswalk_entries"
+    __table_args__ = (UniqueConstraint("crosswalk_id", "source_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crosswalk_id: Mapped[int] = mapped_column(ForeignKey("crosswalks.id"), index=True)
+    source_label: Mapped[str] = mapped_column(String(128))
+    target_label: Mapped[str] = mapped_column(String(128))
+
+
+class Label(Base):
+    """A category assigned to a transaction by a person or an import, in a named taxonomy."""
+
+    __tablename__ = "labels"
+    __table_args__ = (Index("ix_labels_tenant_txn", "tenant_id", "transaction_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"))
+    taxonomy_id: Mapped[int] = mapped_column(ForeignKey("taxonomies.id"))
+    category: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
