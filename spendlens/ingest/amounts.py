@@ -41,7 +41,8 @@ _SYMBOL_RE = re.compile(
 )
 _ISO_RE = re.compile(r"\b([A-Z]{3})\b")
 _TRAILING_CURRENCY_RE = re.compile(r"\s*(" + _SYMBOL_RE.pattern + r"|[A-Z]{3})$", re.IGNORECASE)
-_MARKER_RE = re.compile(r"\b(CR|DR|CREDIT|DEBIT)\.?\s*$", re.IGNORECASE)
+# No \b: banks also glue the marker to the digits ("45.00CR").
+_MARKER_RE = re.compile(r"(?<![A-Za-z])(CR|DR|CREDIT|DEBIT)\.?\s*$", re.IGNORECASE)
 _SEPARATORS = " '\u00a0\u202f\u2009"
 _NUMBER_RE = re.compile(r"^\d[\d.,' \u00a0\u202f\u2009]*$")
 
@@ -108,10 +109,10 @@ def parse_amount(text: str, decimal_mark: DecimalMark = ".") -> ParsedAmount:
         negative, s = True, s[1:-1].strip()
     for _ in range(3):  # sign and symbol may come in either order: -$5, $-5, USD -5
         changed = False
-        if s[:1] in "-\u2212+":
+        if s and s[0] in "-\u2212+":
             negative = negative or s[0] != "+"
             s, changed = s[1:].strip(), True
-        if s[-1:] in "-\u2212":
+        if s and s[-1] in "-\u2212":
             negative, s, changed = True, s[:-1].strip(), True
         sym = _SYMBOL_RE.match(s)
         if sym:
