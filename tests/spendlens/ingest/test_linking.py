@@ -44,7 +44,8 @@ def test_alert_links_to_the_statement_row_of_the_same_purchase() -> None:
     ids=["amount", "currency", "direction", "tail", "no-tail", "merchant", "three-days"],
 )
 def test_any_disagreement_prevents_a_link(other: dict[str, object]) -> None:
-    assert match_links([_key("sms")], [_key("row", **other)]) == []
+    days = int(str(other.pop("days", 0)))
+    assert match_links([_key("sms")], [_key("row", days, **other)]) == []
 
 
 def test_each_statement_row_takes_at_most_one_alert_and_the_nearest_date_wins() -> None:
