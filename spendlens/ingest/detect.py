@@ -6,7 +6,8 @@ import csv
 import re
 from pathlib import PurePath
 
-from spendlens.ingest.csv_statement import count_header_aliases, decode_text, sniff_delimiter
+from spendlens.ingest.csv_statement import count_header_aliases, sniff_delimiter
+from spendlens.ingest.text import decode_text
 from spendlens.ingest.types import NotAStatementError, Source
 
 _EXTENSIONS = {

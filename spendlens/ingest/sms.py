@@ -7,7 +7,6 @@ offers, reminders, declines, balance notices) are recognised by `NON_TRANSACTION
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import re
 from collections import Counter
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 
 from spendlens.ingest.amounts import CURRENCY_SYMBOLS, AmountError, parse_amount
 from spendlens.ingest.dates import DateError, DateOrder, parse_datetime
+from spendlens.ingest.text import decode_text
 from spendlens.ingest.types import (
     Direction,
     NotAStatementError,
@@ -353,15 +353,10 @@ def parse_sms_file(data: bytes, received: dt.date, max_chars: int = 2000) -> Par
     Raises:
         NotAStatementError: the data is binary or holds no messages at all.
     """
-    if b"\x00" in data:
-        raise NotAStatementError("binary data, not SMS text")
     result = ParseResult()
-    try:
-        text = data.decode("utf-8-sig")
-        encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = data.decode("cp1252", errors="replace"), "cp1252"
-        result.warnings.append("not valid UTF-8; decoded as cp1252")
+    text, encoding = decode_text(data)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        result.warnings.append(f"not valid UTF-8; decoded as {encoding}")
     messages, blocks = _split(text)
     if not messages:
         raise NotAStatementError("no SMS messages in the input")
