@@ -1,0 +1,1 @@
+"""Feast feature repository: entities, feature views and the FeatureService."""

@@ -1,0 +1,1 @@
+"""Prefect flows that orchestrate library functions: build features, train, promote, monitor."""

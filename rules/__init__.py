@@ -1,0 +1,1 @@
+"""Rules engine: typed, compiled, previewable categorization rules with governed learning."""

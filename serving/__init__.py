@@ -1,0 +1,1 @@
+"""Serving: the BentoML service (rules -> model -> review routing), decision log and feedback."""

@@ -1,0 +1,1 @@
+"""Training: datasets, candidate models, evaluation, MLflow tracking, the promotion gate."""
