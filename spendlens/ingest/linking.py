@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from spendlens.normalize.merchant import UNKNOWN
+
 
 @dataclass(frozen=True, slots=True)
 class LinkKey:
@@ -60,7 +62,8 @@ def match_links(
             days = abs((cand.txn_date - row.txn_date).days)
             if cand.id in used or days > max_days:
                 continue
-            score = merchant_similarity(row.merchant, cand.merchant)
+            known = UNKNOWN not in (row.merchant, cand.merchant)
+            score = merchant_similarity(row.merchant, cand.merchant) if known else min_similarity
             if score < min_similarity:
                 continue
             ranked = (score, -days, cand.id)

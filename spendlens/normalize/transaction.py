@@ -9,7 +9,13 @@ from functools import lru_cache
 
 from spendlens.ingest.types import Direction, RawTransaction, Source
 from spendlens.normalize.mcc import describe_mcc, normalize_mcc
-from spendlens.normalize.merchant import Merchant, MerchantCatalog, normalize_merchant
+from spendlens.normalize.merchant import (
+    UNKNOWN,
+    Merchant,
+    MerchantCatalog,
+    merchant_id,
+    normalize_merchant,
+)
 from spendlens.normalize.pii import MaskResult, mask_pii
 
 
@@ -77,7 +83,11 @@ class Normalizer:
         desc = self._mask(raw.description)
         memo = self._mask(raw.memo).text if raw.memo else None
         hint = self._mask(raw.merchant_hint).text if raw.merchant_hint else None
-        merchant = normalize_merchant(desc.text, self._catalog, hint=hint)
+        if raw.source is Source.SMS and hint is None:
+            # An alert names its counterparty or nothing; the rest of its text is not a merchant.
+            merchant = Merchant(UNKNOWN, merchant_id(UNKNOWN), None)
+        else:
+            merchant = normalize_merchant(desc.text, self._catalog, hint=hint)
         mcc = normalize_mcc(raw.mcc)
         info = describe_mcc(mcc) if mcc else None
         return NormalizedTransaction(

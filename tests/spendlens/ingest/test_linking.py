@@ -62,3 +62,10 @@ def test_window_and_similarity_are_settings() -> None:
     alert = [_key("sms", merchant="STARBUCKS")]
     assert match_links(alert, near_name, min_similarity=70) == [("sms", "row")]
     assert match_links(alert, near_name, min_similarity=99) == []
+
+
+def test_an_alert_without_a_merchant_links_on_account_amount_and_date() -> None:
+    assert match_links([_key("sms", merchant="UNKNOWN")], [_key("row")]) == [("sms", "row")]
+    named = [_key("named", merchant="AMAZON"), _key("unnamed", merchant="UNKNOWN")]
+    # A real name match beats a match on everything but the name.
+    assert match_links([_key("sms")], named[::-1]) == [("sms", "named")]

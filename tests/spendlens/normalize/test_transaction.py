@@ -57,3 +57,10 @@ def test_content_key_ignores_case_and_spacing_but_not_amount_or_account() -> Non
 def test_identical_rows_get_distinct_fingerprints_by_occurrence() -> None:
     assert fingerprint("k", 0) != fingerprint("k", 1)
     assert fingerprint("k", 0) == fingerprint("k", 0)
+
+
+def test_an_alert_that_names_no_merchant_gets_the_unknown_merchant() -> None:
+    alert = _raw(source=Source.SMS, description="A deposit of $1,200.00 was made to your account")
+    assert Normalizer()(alert).merchant.name == "UNKNOWN"
+    named = _raw(source=Source.SMS, description="x", merchant_hint="STARBUCKS")
+    assert Normalizer()(named).merchant.name == "STARBUCKS"
