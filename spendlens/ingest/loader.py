@@ -293,12 +293,14 @@ def _insert_new(session: Session, records: Sequence[dict[str, Any]]) -> set[str]
         return set()
     dialect = session.get_bind().dialect.name
     insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
+    # Core insert on the table: the ORM bulk path splices RETURNING rows in quadratic time.
+    table = Transaction.__table__
     stmt = (
-        insert_fn(Transaction)
+        insert_fn(table)
         .on_conflict_do_nothing(index_elements=["tenant_id", "fingerprint"])
-        .returning(Transaction.id)
+        .returning(table.c.id)
     )
-    return set(session.scalars(stmt, list(records)))
+    return set(session.execute(stmt, list(records)).scalars())
 
 
 def _has_counterparts(session: Session, tenant: str, source: Source) -> bool:
@@ -366,6 +368,7 @@ class _AccountResolver:
         self._options = options
         self._mask = normalize.mask
         self._cache: dict[tuple[str, str | None], Account] = {}
+        self._by_tail: dict[str, Account] = {}
 
     def _get(self, name: str, tail: str | None) -> Account:
         key = (name, tail)
@@ -384,11 +387,16 @@ class _AccountResolver:
                 name = f"account-{row.account_tail or digest}"
             return self._get(name[:128], row.account_tail)
         if row.account_tail:
-            known = repo.find_accounts_by_tail(self._session, self._tenant, row.account_tail)
-            if len(known) == 1:
-                return known[0]
-            return self._get(f"card-{row.account_tail}", row.account_tail)
+            return self._for_tail(row.account_tail)
         return self._get(DEFAULT_ACCOUNT, self._options.account_tail)
+
+    def _for_tail(self, tail: str) -> Account:
+        """The tenant's only account with this tail, or a `card-<tail>` account."""
+        if tail not in self._by_tail:
+            known = repo.find_accounts_by_tail(self._session, self._tenant, tail)
+            account = known[0] if len(known) == 1 else self._get(f"card-{tail}", tail)
+            self._by_tail[tail] = account
+        return self._by_tail[tail]
 
 
 @dataclass
@@ -459,7 +467,7 @@ class _LabelTarget:
                     }
                 )
         if values:
-            session.execute(insert(Label), values)
+            session.execute(insert(Label.__table__), values)
         return len(values)
 
 
