@@ -34,6 +34,7 @@ from spendlens.storage import repository as repo
 from spendlens.storage import taxonomies
 from spendlens.storage.models import (
     Account,
+    Base,
     IngestionBatch,
     IngestionReject,
     Label,
@@ -294,7 +295,7 @@ def _insert_new(session: Session, records: Sequence[dict[str, Any]]) -> set[str]
     dialect = session.get_bind().dialect.name
     insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
     # Core insert on the table: the ORM bulk path splices RETURNING rows in quadratic time.
-    table = Transaction.__table__
+    table = Base.metadata.tables[Transaction.__tablename__]
     stmt = (
         insert_fn(table)
         .on_conflict_do_nothing(index_elements=["tenant_id", "fingerprint"])
@@ -467,7 +468,7 @@ class _LabelTarget:
                     }
                 )
         if values:
-            session.execute(insert(Label.__table__), values)
+            session.execute(insert(Base.metadata.tables[Label.__tablename__]), values)
         return len(values)
 
 
