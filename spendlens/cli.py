@@ -209,10 +209,10 @@ def ingest(
 @contextmanager
 def _progress(name: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar that only appears for large files."""
-    from rich.progress import Progress  # noqa: PLC0415
+    from rich.progress import Progress, TaskID  # noqa: PLC0415
 
     with Progress(console=err, transient=True) as bar:
-        task: list[int] = []
+        task: list[TaskID] = []
 
         def update(done: int, total: int) -> None:
             if total < 10_000:
