@@ -48,6 +48,9 @@ TenantOpt = Annotated[
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Build the settings once; every command reads them from the context."""
+    global console, err
+    # Rich fixes a console's width when it is built; build them for the terminal we print to now.
+    console, err = Console(), Console(stderr=True)
     ctx.obj = Settings()
 
 
