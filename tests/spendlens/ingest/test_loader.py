@@ -264,3 +264,24 @@ def test_rejected_excerpts_are_masked_before_they_are_stored(
     assert summary.rejected == 1
     assert "4111111111111111" not in reject.excerpt
     assert "mail@example.com" not in reject.excerpt
+
+
+def test_a_feed_account_given_as_a_full_iban_is_never_stored_as_the_account_name(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    item = {
+        "id": "tx-9",
+        "account": "DE89370400440532013000",
+        "date": "2024-11-05",
+        "amount": "-12.00",
+        "currency": "EUR",
+        "description": "REWE SAGT DANKE",
+    }
+    summary = _load(sessions, settings, json.dumps([item]).encode(), "feed.json")
+    assert summary.loaded == 1
+    from spendlens.storage.models import Account  # noqa: PLC0415
+
+    with sessions() as session:
+        names = [a.name for a in session.scalars(select(Account))]
+    assert names
+    assert not any("0532013000" in name or "DE89" in name for name in names)
