@@ -7,9 +7,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import ingest
+from benchmarks import ingest, normalize
 
-BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {"ingest": ingest.run}
+BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "ingest": ingest.run,
+    "normalize": normalize.run,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -61,9 +61,11 @@ _FRAGMENTS: dict[str, str] = {
     ),
     # Lazy, so the literal text after it in the template (or `{end}`) decides where it stops.
     "merchant": r"(?P<merchant>[^\s.,(][^(]*?)",
+    # A full stop ends the merchant unless it closes an initial or a title inside the name:
+    # "from J. SMITH & CO.", "at DR. REDDY S CLINIC", "from ST. JUDE HOSPITAL".
     "end": (
         r"(?=\.? (?:on|avl|avbl|bal|ref|via|new|info|not|call|if|using|upi|imps|neft|txn)\b"
-        r"|\.?$|\. |,| ?\()"
+        r"|\.?$|(?<!\b[a-z])(?<!\bdr)(?<!\bmr)(?<!\bms)(?<!\bmrs)(?<!\bst)(?<!\bmt)\. |,| ?\()"
     ),
     "vpa": r"(?P<vpa>[\w.-]+@[A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)*)",
     "ref": _REF,

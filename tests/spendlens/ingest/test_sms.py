@@ -228,6 +228,69 @@ def test_mpesa_counterparty_phone_number_is_kept_out_of_merchant_hint() -> None:
     assert "0712345678" in tx.description
 
 
+@pytest.mark.parametrize(
+    ("message", "counterparty"),
+    [
+        pytest.param(
+            "£2,810.42 has been credited to your account ending 4389 on 02/11/2024 "
+            "from WHITE TECHNOLOGIES LIMITED.",
+            "WHITE TECHNOLOGIES LIMITED",
+            id="uk-credit-from-employer",
+        ),
+        pytest.param(
+            "€3,456.79 has been credited to your account ending 6431 on 01/11/2024 "
+            "from BIRKE GMBH & CO KG.",
+            "BIRKE GMBH & CO KG",
+            id="eu-credit-from-company",
+        ),
+        pytest.param(
+            "£2,810.42 has been credited to your account ending 4389 on 02/11/2024.",
+            None,
+            id="credit-naming-nobody",
+        ),
+    ],
+)
+def test_credit_alert_keeps_who_paid_as_merchant_hint(
+    message: str, counterparty: str | None
+) -> None:
+    tx = _parse_ok(message)
+    assert (tx.direction, tx.merchant_hint) == (CREDIT, counterparty)
+
+
+@pytest.mark.parametrize(
+    ("message", "counterparty"),
+    [
+        pytest.param(
+            "£50.00 has been credited to your account ending 4389 on 02/11/2024 "
+            "from J. SMITH & CO. Avl bal £80.00",
+            "J. SMITH & CO",
+            id="initial",
+        ),
+        pytest.param(
+            "€12.00 has been credited to your account ending 6431 on 01/11/2024 "
+            "from VAN BEEK ZORG B.V.",
+            "VAN BEEK ZORG B.V",
+            id="dotted-legal-form",
+        ),
+        pytest.param(
+            "INR 900.00 debited from A/c XX1234 on 05-11-24 at DR. REDDY CLINIC. Avl bal INR 10",
+            "DR. REDDY CLINIC",
+            id="title",
+        ),
+        pytest.param(
+            "£20.00 has been credited to your account ending 4389 on 02/11/2024 "
+            "from ST. JUDE HOSPITAL.",
+            "ST. JUDE HOSPITAL",
+            id="saint",
+        ),
+    ],
+)
+def test_full_stop_after_an_initial_or_title_does_not_end_the_counterparty(
+    message: str, counterparty: str
+) -> None:
+    assert _parse_ok(message).merchant_hint == counterparty
+
+
 def test_description_is_the_whole_message_with_whitespace_collapsed() -> None:
     tx = _parse_ok("INR 2,500.00 debited from\nA/c XX1234 on 05-11-24  at AMAZON. Avl bal INR 10")
     assert (
