@@ -47,7 +47,7 @@ unit: install
 	$(BIN)/pytest -n 2 -q
 
 bench: install
-	$(BIN)/python -m benchmarks
+	@$(BIN)/python -m benchmarks
 
 lock: ## re-resolve requirements.lock after changing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
