@@ -431,14 +431,14 @@ def _cut_at_store_number(words: list[str]) -> list[str]:
     """Drop the first store number (after the name) and everything after it."""
     letters = 0
     for i, word in enumerate(words):
-        # "E 470 WINE AND LIQUOR": a number right after a one-letter word is part of the name.
+        # "E 225 WINE AND LIQUOR": a number right after a one-letter word is part of the name.
         if i and letters >= 3 and _STORE_CODE_RE.match(word):
             return words[:i]
-        # "STARBUCKS STORE 00296" (a longer number is a reference: "DOLLAR STORE 967028698").
+        # "STARBUCKS STORE 00518" (a longer number is a reference: "DOLLAR STORE 967028698").
         if word == "STORE" and i and i + 1 < len(words) and _is_store_number(words[i + 1]):
             return words[:i]
         letters += len(word) if word.isalpha() else len(word.translate(_NOT_LETTERS))
-    # "HARBOR FREIGHT TOOLS 6": a short trailing number is a store number too, but only after
+    # "HARBOR FREIGHT TOOLS 4": a short trailing number is a store number too, but only after
     # two words, so "FOREVER 21" and "PHILLIPS 66" keep theirs.
     if len(words) >= 3 and len(words[-1]) <= 2 and words[-1].isdigit():
         return words[:-1]
@@ -693,7 +693,7 @@ class MerchantCatalog:
 
         Tries, in order: exact alias; the longest alias that is a word prefix of the text
         ("WHOLE FOODS MKT BOULD"); the text as a truncated prefix of exactly one alias
-        ("SPROUTS FARMERS MARK"); a fuzzy match among aliases sharing the first word or first
+        ("SPROUTS FARMERS MKT"); a fuzzy match among aliases sharing the first word or first
         four characters.
         """
         return self._cached_lookup(canonical_name(cleaned))

@@ -280,7 +280,7 @@ def _mask_phones(m: _Masker, region: str) -> None:
 
     for h_start, h_end in hints:
         hint = m.work[h_start:h_end]
-        # Store ids like "TARGET 00000794" are too short for a national number of the region;
+        # Store ids like "TARGET 00001352" are too short for a national number of the region;
         # skipping them avoids the matcher, which costs 50-300 us per call.
         if hint[0] != "+" and sum(c.isdigit() for c in hint) < min_digits:
             continue

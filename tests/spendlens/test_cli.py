@@ -12,7 +12,7 @@ from spendlens.cli import app
 
 STATEMENT = (
     "Booking Date,Narration,Value\n"
-    "2024-11-05,KING SOOPERS #0073,-53.76\n"
+    "2024-11-05,KING SOOPERS #0412,-53.76\n"
     "2024-11-06,PAYROLL ACME CORP,2500.00\n"
     "2024-11-07,TST* DOG HAUS 123,oops\n"
 )

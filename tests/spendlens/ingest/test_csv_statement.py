@@ -36,8 +36,8 @@ def only_row(text: str | bytes, **options: Any) -> RawTransaction:
 
 CAPITAL_ONE = """\
 transaction_date,posted_date,description,category,debit,credit
-2021-12-30,2021-12-31,CAFE RIO 0050 FT COLLI,Dining,11.71,
-2021-12-29,2021-12-29,CAPITAL ONE MOBILE PYMT,Payment/Credit,,500.00
+2021-11-03,2021-11-04,CAFE RIO 0417 GREELEY,Dining,11.71,
+2021-12-29,2021-12-29,CARD SERVICES MOBILE PYMT,Payment/Credit,,500.00
 """
 MINT = """\
 Date,Description,Amount,Transaction Type,Category,Account Name
@@ -78,8 +78,8 @@ TABS = "Date\tDescription\tAmount\n2024-11-05\tCOFFEE, BEANS & CO\t-4.50\n"
             CAPITAL_ONE,
             {},
             [
-                (dt.date(2021, 12, 30), "CAFE RIO 0050 FT COLLI", 1171, "USD", D),
-                (dt.date(2021, 12, 29), "CAPITAL ONE MOBILE PYMT", 50000, "USD", C),
+                (dt.date(2021, 11, 3), "CAFE RIO 0417 GREELEY", 1171, "USD", D),
+                (dt.date(2021, 12, 29), "CARD SERVICES MOBILE PYMT", 50000, "USD", C),
             ],
             {
                 "mapping": "date=transaction_date, posted_date=posted_date, "
@@ -186,7 +186,7 @@ def test_extra_columns_are_carried_over() -> None:
     assert [r.balance_minor for r in india] == [10000000, 19955000]
     assert [r.source_ref for r in india] == ["0000412345678901", "N123456789"]
     assert [r.category for r in capital_one] == ["Dining", "Payment/Credit"]
-    assert capital_one[0].posted_date == dt.date(2021, 12, 31)
+    assert capital_one[0].posted_date == dt.date(2021, 11, 4)
     assert {r.line_no for r in uk} == {2, 3}
 
 

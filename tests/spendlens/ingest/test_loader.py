@@ -22,8 +22,8 @@ from spendlens.storage import repository as repo
 from spendlens.storage.models import Base, IngestionReject, Label, Transaction
 
 STATEMENT = b"""Date,Description,Amount,Currency,Account
-2024-11-05,AMZN Mktp US*H28AX9KW1,-25.00,INR,1234
-2024-11-05,KING SOOPERS #0073,-53.76,USD,1234
+2024-11-05,AMZN Mktp US*K73QZ2PL8,-25.00,INR,1234
+2024-11-05,KING SOOPERS #0412,-53.76,USD,1234
 2024-11-06,PAYROLL ACME CORP,2500.00,USD,1234
 """
 
@@ -64,7 +64,7 @@ def test_valid_rows_load_while_bad_rows_are_reported_with_line_numbers(
 def test_loading_the_same_file_ten_times_stores_each_transaction_once(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    twice = STATEMENT + b"2024-11-05,KING SOOPERS #0073,-53.76,USD,1234\n"
+    twice = STATEMENT + b"2024-11-05,KING SOOPERS #0412,-53.76,USD,1234\n"
     first = ingest_bytes(twice, "s.csv", sessions, settings, _options(settings))
     assert first.loaded == 4  # two identical purchases on one day are two transactions
     for _ in range(9):
@@ -229,9 +229,9 @@ def test_naming_a_new_taxonomy_registers_the_files_labels_as_one(
 ) -> None:
     data = (
         b"transaction_date,posted_date,description,category,debit,credit\n"
-        b"2021-12-30,2021-12-31,CAFE RIO 0050 FT COLLI,Dining,11.71,\n"
-        b"2021-12-29,2021-12-30,KING SOOPERS #0073,Merchandise,53.76,\n"
-        b"2021-12-28,2021-12-29,CAPITAL ONE MOBILE PYMT,Payment/Credit,,200.00\n"
+        b"2021-11-03,2021-11-04,CAFE RIO 0417 GREELEY,Dining,11.71,\n"
+        b"2021-12-29,2021-12-30,KING SOOPERS #0412,Merchandise,53.76,\n"
+        b"2021-12-28,2021-12-29,CARD SERVICES MOBILE PYMT,Payment/Credit,,200.00\n"
     )
     summary = _load(sessions, settings, data, "card.csv", taxonomy="issuer")
     assert summary.labels == 3

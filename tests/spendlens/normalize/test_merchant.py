@@ -22,12 +22,12 @@ from spendlens.normalize.merchant import (
 
 # Real card descriptors (as printed by the issuer) and what they must normalize to.
 REAL_DESCRIPTORS = [
-    pytest.param("ISLAND GRILL", "ISLAND GRILL", None, id="already-clean"),
-    pytest.param("CAFE RIO 0050 FT COLLI", "CAFE RIO", None, id="store-number-then-city"),
-    pytest.param("KING SOOPERS #0073", "KING SOOPERS", None, id="hash-store-number"),
-    pytest.param("KING SOOPERS # 0107", "KING SOOPERS", None, id="hash-space-store-number"),
-    pytest.param("AMZN Mktp US*H28AX9KW1", "AMAZON MARKETPLACE", None, id="amazon-marketplace"),
-    pytest.param("SQ *ALGIERS HOOKAH AND", "ALGIERS HOOKAH AND", "SQUARE", id="square"),
+    pytest.param("HARBOR GRILL", "HARBOR GRILL", None, id="already-clean"),
+    pytest.param("CAFE RIO 0417 GREELEY", "CAFE RIO", None, id="store-number-then-city"),
+    pytest.param("KING SOOPERS #0412", "KING SOOPERS", None, id="hash-store-number"),
+    pytest.param("KING SOOPERS # 0238", "KING SOOPERS", None, id="hash-space-store-number"),
+    pytest.param("AMZN Mktp US*K73QZ2PL8", "AMAZON MARKETPLACE", None, id="amazon-marketplace"),
+    pytest.param("SQ *MARRAKESH TEA AND", "MARRAKESH TEA AND", "SQUARE", id="square"),
     pytest.param("TST* DOG HAUS 123", "DOG HAUS", "TOAST", id="toast"),
     pytest.param("PAYPAL *SPOTIFY", "SPOTIFY", "PAYPAL", id="paypal"),
     pytest.param(
@@ -35,15 +35,15 @@ REAL_DESCRIPTORS = [
     ),
     pytest.param("NETFLIX.COM", "NETFLIX", None, id="dot-com"),
     pytest.param("UBER *TRIP HELP.UBER.COM", "UBER", None, id="uber-trip"),
-    pytest.param("STARBUCKS STORE 00296", "STARBUCKS", None, id="store-keyword"),
-    pytest.param("MCDONALD'S F11148", "MCDONALDS", None, id="letter-prefixed-store-code"),
-    pytest.param("TARGET        00000794", "TARGET", None, id="wide-gap-store-id"),
-    pytest.param("CNK*CINEMARK.COM 1125", "CINEMARK", None, id="unknown-short-prefix"),
-    pytest.param("HARBOR FREIGHT TOOLS 6", "HARBOR FREIGHT TOOLS", None, id="short-trailing-num"),
-    pytest.param("E 470 WINE AND LIQUOR", "E 470 WINE AND LIQUOR", None, id="number-in-name"),
-    pytest.param("BARNES & NOBLE #2611", "BARNES & NOBLE", None, id="ampersand-kept"),
-    pytest.param("Amazon Prime*1F4CX7160", "AMAZON PRIME", None, id="amazon-prime"),
-    pytest.param("LYFT   1 RIDE 08-07", "LYFT", None, id="lyft-ride-date"),
+    pytest.param("STARBUCKS STORE 00518", "STARBUCKS", None, id="store-keyword"),
+    pytest.param("MCDONALD'S F20417", "MCDONALDS", None, id="letter-prefixed-store-code"),
+    pytest.param("TARGET        00001352", "TARGET", None, id="wide-gap-store-id"),
+    pytest.param("CNK*CINEMARK.COM 0318", "CINEMARK", None, id="unknown-short-prefix"),
+    pytest.param("HARBOR FREIGHT TOOLS 4", "HARBOR FREIGHT TOOLS", None, id="short-trailing-num"),
+    pytest.param("E 225 WINE AND LIQUOR", "E 225 WINE AND LIQUOR", None, id="number-in-name"),
+    pytest.param("BARNES & NOBLE #1874", "BARNES & NOBLE", None, id="ampersand-kept"),
+    pytest.param("Amazon Prime*7H2KD9031", "AMAZON PRIME", None, id="amazon-prime"),
+    pytest.param("LYFT   1 RIDE 03-14", "LYFT", None, id="lyft-ride-date"),
 ]
 
 
@@ -59,9 +59,9 @@ def test_real_descriptors_normalize_to_the_merchant(
     [
         pytest.param("SQ*BLUE BOTTLE", "BLUE BOTTLE", "SQUARE", id="sq-no-space"),
         pytest.param("TST*DOG HAUS", "DOG HAUS", "TOAST", id="tst-no-space"),
-        pytest.param("PP*DBNOCO LLC", "DBNOCO LLC", "PAYPAL", id="pp"),
+        pytest.param("PP*QRSTCO LLC", "QRSTCO LLC", "PAYPAL", id="pp"),
         pytest.param("GOOGLE *YouTube", "YOUTUBE", "GOOGLE", id="google"),
-        pytest.param("SP * HARBINGER COFFEE", "HARBINGER COFFEE", "SHOPIFY", id="shopify"),
+        pytest.param("SP * LANTERN COFFEE", "LANTERN COFFEE", "SHOPIFY", id="shopify"),
         pytest.param("IN *BIRDS SURF SHED", "BIRDS SURF SHED", "INTUIT", id="intuit"),
         pytest.param("EB *SUMMER FEST", "SUMMER FEST", "EVENTBRITE", id="eventbrite"),
         pytest.param("FS *SUBLIME TEXT", "SUBLIME TEXT", "FASTSPRING", id="fastspring"),
@@ -90,7 +90,7 @@ def test_processor_prefixes_are_split_from_the_merchant(
 @pytest.mark.parametrize(
     ("text", "name"),
     [
-        pytest.param("POS DEBIT SAFEWAY #1615", "SAFEWAY", id="pos-debit"),
+        pytest.param("POS DEBIT SAFEWAY #2284", "SAFEWAY", id="pos-debit"),
         pytest.param("DEBIT CARD PURCHASE <CARD> WALMART", "WALMART", id="debit-card-purchase"),
         pytest.param("CARD PURCHASE CHIPOTLE 1234", "CHIPOTLE", id="card-purchase"),
         pytest.param("PURCHASE AUTHORIZED ON 11/05 SAFEWAY", "SAFEWAY", id="authorized-on"),
@@ -115,7 +115,7 @@ def test_transaction_noise_and_tokens_are_stripped(text: str, name: str) -> None
         pytest.param("JOE'S PIZZA NEW YORK NY", "JOES PIZZA", id="two-word-city"),
         pytest.param("STARBUCKS  SEATTLE     CO", "STARBUCKS", id="wide-gap-ambiguous-code"),
         pytest.param("IN N OUT BURGER", "IN N OUT BURGER", id="in-is-not-indiana"),
-        pytest.param("SQ *SLYCE PIZZA CO.", "SLYCE PIZZA CO", id="co-is-company"),
+        pytest.param("SQ *CRUST PIZZA CO.", "CRUST PIZZA CO", id="co-is-company"),
         pytest.param("SUBWAY WA", "SUBWAY WA", id="needs-three-tokens"),
         pytest.param("FOREVER 21", "FOREVER 21", id="number-is-the-name"),
     ],
@@ -392,13 +392,13 @@ def test_one_merchant_in_different_bank_formats_gets_one_id(first: str, second: 
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        pytest.param("KING SOOPERS #0073", "KING SOOPERS #0697 FUE", id="store-numbers"),
+        pytest.param("KING SOOPERS #0412", "KING SOOPERS #0581 FUE", id="store-numbers"),
         pytest.param(
-            "STARBUCKS STORE 00296", "POS PURCHASE STARBUCKS #12345 SEATTLE WA", id="formats"
+            "STARBUCKS STORE 00518", "POS PURCHASE STARBUCKS #12345 SEATTLE WA", id="formats"
         ),
-        pytest.param("CAFE RIO 0050 FT COLLI", "CAFE RIO 0123 DENVER", id="locations"),
-        pytest.param("AMZN Mktp US*H28AX9KW1", "AMZN MKTP US*1465H9BF1", id="order-ids"),
-        pytest.param("CHICK-FIL-A #02346", "CHICK FIL A", id="punctuation"),
+        pytest.param("CAFE RIO 0417 GREELEY", "CAFE RIO 0123 DENVER", id="locations"),
+        pytest.param("AMZN Mktp US*K73QZ2PL8", "AMZN MKTP US*2983J4TX7", id="order-ids"),
+        pytest.param("CHICK-FIL-A #03817", "CHICK FIL A", id="punctuation"),
     ],
 )
 def test_one_store_gets_one_merchant_id(first: str, second: str) -> None:
@@ -428,7 +428,7 @@ def test_merchant_id_is_pinned_forever() -> None:
         ),
         pytest.param("ACH DEBIT", "Comcast #12", "COMCAST", None, id="hint-is-cleaned"),
         pytest.param("PAYPAL *SPOTIFY", "   ", "SPOTIFY", "PAYPAL", id="blank-hint-ignored"),
-        pytest.param("KING SOOPERS #0073", "<PHONE>", "KING SOOPERS", None, id="token-hint"),
+        pytest.param("KING SOOPERS #0412", "<PHONE>", "KING SOOPERS", None, id="token-hint"),
     ],
 )
 def test_hint_is_preferred_over_the_descriptor(
@@ -444,7 +444,7 @@ def test_descriptor_without_a_name_is_unknown(text: str) -> None:
 
 
 def test_repeated_descriptors_are_served_from_cache() -> None:
-    assert normalize_merchant("KING SOOPERS #0073") is normalize_merchant("KING SOOPERS #0073")
+    assert normalize_merchant("KING SOOPERS #0412") is normalize_merchant("KING SOOPERS #0412")
 
 
 # --- catalog -------------------------------------------------------------------------------
@@ -455,9 +455,9 @@ CATALOG = MerchantCatalog.from_entries(
         CatalogEntry("SPROUTS FARMERS MARKET", ()),
         CatalogEntry("KING SOOPERS", ("KING SOOPERS", "KING SOOP")),
         CatalogEntry("STARBUCKS", ("STARBUCKS",)),
-        CatalogEntry("BON BON'S COFFEE", ()),
+        CatalogEntry("MON AMI'S COFFEE", ()),
         CatalogEntry("WALMART", ("WAL-MART", "WM SUPERCENTER")),
-        CatalogEntry("CHIPPERS LANES", ("CHIPPERS HORSETOOTH",)),
+        CatalogEntry("CHIPPERS LANES", ("PICKLES RIVERBEND",)),
     ]
 )
 
@@ -467,16 +467,16 @@ CATALOG = MerchantCatalog.from_entries(
     [
         pytest.param("WHOLE FOODS MKT BOULD", "WHOLE FOODS MARKET", id="alias-prefix-truncated"),
         pytest.param("WHOLEFDS BLD 10145", "WHOLE FOODS MARKET", id="short-alias"),
-        pytest.param("SPROUTS FARMERS MARK", "SPROUTS FARMERS MARKET", id="name-truncated"),
-        pytest.param("WAL-MART #2729", "WALMART", id="alias-with-punctuation"),
-        pytest.param("WM SUPERCENTER #5025", "WALMART", id="second-alias"),
+        pytest.param("SPROUTS FARMERS MKT", "SPROUTS FARMERS MARKET", id="name-truncated"),
+        pytest.param("WAL-MART #3406", "WALMART", id="alias-with-punctuation"),
+        pytest.param("WM SUPERCENTER #3817", "WALMART", id="second-alias"),
         # Canonical names drop apostrophes, catalog names too.
-        pytest.param("TST* BON BON S COFFEE", "BON BONS COFFEE", id="fuzzy"),
+        pytest.param("TST* MON AMI S COFFEE", "MON AMIS COFFEE", id="fuzzy"),
         pytest.param("WHOLE FOOD MARKET", "WHOLE FOODS MARKET", id="fuzzy-typo"),
-        pytest.param("TST* CHIPPERS HORSETOO", "CHIPPERS LANES", id="alias-truncated"),
+        pytest.param("TST* PICKLES RIVERBEN", "CHIPPERS LANES", id="alias-truncated"),
         pytest.param("HOLE FOODS MARKET", "HOLE FOODS MARKET", id="fuzzy-needs-same-block"),
         pytest.param("KING SIZE BEDS", "KING SIZE BEDS", id="below-fuzzy-threshold"),
-        pytest.param("ISLAND GRILL", "ISLAND GRILL", id="not-in-catalog"),
+        pytest.param("HARBOR GRILL", "HARBOR GRILL", id="not-in-catalog"),
     ],
 )
 def test_catalog_maps_descriptors_to_canonical_names(text: str, name: str) -> None:
@@ -514,7 +514,7 @@ def test_first_catalog_entry_claiming_an_alias_keeps_it() -> None:
 
 
 def test_results_are_cached_per_catalog() -> None:
-    text = "KING SOOPERS #0073"
+    text = "KING SOOPERS #0412"
     kroger = MerchantCatalog.from_entries([CatalogEntry("KROGER", ("KING SOOPERS",))])
     assert normalize_merchant(text).name == "KING SOOPERS"
     assert normalize_merchant(text, kroger).name == "KROGER"

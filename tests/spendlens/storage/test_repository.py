@@ -19,7 +19,7 @@ def _txn(tenant: str, account_id: str, batch_id: str, fp: str, **extra: object) 
         "source": "csv",
         "txn_date": dt.date(2024, 11, 5),
         "posted_date": dt.date(2024, 11, 5),
-        "description": "KING SOOPERS #0073",
+        "description": "KING SOOPERS #0412",
         "merchant_name": "KING SOOPERS",
         "merchant_id": "m_1",
         "amount_minor": 5376,
