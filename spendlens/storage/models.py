@@ -213,3 +213,46 @@ class Label(Base):
     source: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RuleRow(Base):
+    """A tenant's categorization rule; `body` holds the typed rule (see rules/models.py) as JSON.
+
+    Columns a query filters or sorts on are copied out of the body.
+    """
+
+    __tablename__ = "rules"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(128))
+    priority: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(16))
+    group: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RuleSetVersion(Base):
+    """A counter per tenant, bumped on every rule change, so a running service can reload."""
+
+    __tablename__ = "rule_set_versions"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MerchantFlag(Base):
+    """What governed learning concluded about a merchant, e.g. ambiguous (no rule), and why."""
+
+    __tablename__ = "merchant_flags"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ambiguous: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
