@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 bootstrap: install
 	$(BIN)/spendlens init
+	$(BIN)/spendlens rules import --starter
 	$(BIN)/spendlens demo
 
 test: install lint typecheck unit

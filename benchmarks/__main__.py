@@ -7,11 +7,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import ingest, normalize
+from benchmarks import ingest, normalize, rules
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ingest": ingest.run,
     "normalize": normalize.run,
+    "rules": rules.run,
 }
 
 

@@ -67,7 +67,10 @@ class TextCondition(_Condition):
             try:
                 compile_regex(self.value, self.case_sensitive)
             except re2.error as exc:
-                raise ValueError(f"invalid regex {self.value!r}: {exc}") from exc
+                raw = exc.args[0] if exc.args else ""
+                # RE2 reports errors as bytes; show them as text.
+                reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+                raise ValueError(f"invalid regex {self.value!r}: {reason}") from exc
         return self
 
 

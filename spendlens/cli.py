@@ -54,27 +54,40 @@ def main(ctx: typer.Context) -> None:
     ctx.obj = Settings()
 
 
-def _settings(ctx: typer.Context) -> Settings:
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings built by the callback (command groups of other packages use this too)."""
     settings = ctx.obj
     assert isinstance(settings, Settings)  # noqa: S101 -- set by the callback above
     return settings
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn expected input problems into one red line and exit code 2 (no traceback)."""
+def user_errors(*extra: type[Exception]) -> Iterator[None]:
+    """Turn expected input problems into one red line and exit code 2 (no traceback).
+
+    Args:
+        extra: further exception types a command group treats as user errors.
+    """
     from spendlens.ingest.types import NotAStatementError  # noqa: PLC0415 -- lazy: fast --help
     from spendlens.storage.repository import TenantError  # noqa: PLC0415
     from spendlens.taxonomy import TaxonomyError  # noqa: PLC0415
 
+    expected: tuple[type[Exception], ...] = (
+        NotAStatementError,
+        TenantError,
+        TaxonomyError,
+        FileNotFoundError,
+        *extra,
+    )
     try:
         yield
-    except (NotAStatementError, TenantError, TaxonomyError, FileNotFoundError) as exc:
+    except expected as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
 
-def _sessions(settings: Settings, *, migrate_first: bool = True) -> sessionmaker[Session]:
+def sessions_for(settings: Settings, *, migrate_first: bool = True) -> sessionmaker[Session]:
+    """A session factory for the configured database, migrated first by default."""
     from spendlens.storage.db import engine_from_settings, migrate, session_factory  # noqa: PLC0415
 
     engine = engine_from_settings(settings)
@@ -83,7 +96,8 @@ def _sessions(settings: Settings, *, migrate_first: bool = True) -> sessionmaker
     return session_factory(engine)
 
 
-def _tenant(settings: Settings, tenant: str | None) -> str:
+def tenant_or_default(settings: Settings, tenant: str | None) -> str:
+    """The tenant given on the command line, else the settings' default tenant."""
     return tenant or settings.default_tenant
 
 
@@ -93,12 +107,12 @@ def init(ctx: typer.Context, tenant: TenantOpt = None) -> None:
     from spendlens.storage import repository as repo  # noqa: PLC0415
     from spendlens.storage.taxonomies import ensure_default_taxonomy  # noqa: PLC0415
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     settings.ensure_state_dir()
-    with _user_errors():
-        sessions = _sessions(settings)
+    with user_errors():
+        sessions = sessions_for(settings)
         with sessions() as session:
-            tenant_id = repo.ensure_tenant(session, _tenant(settings, tenant)).id
+            tenant_id = repo.ensure_tenant(session, tenant_or_default(settings, tenant)).id
             taxonomy = ensure_default_taxonomy(session, tenant_id)
             session.commit()
     console.print(f"state dir    {settings.state_dir}")
@@ -115,7 +129,7 @@ def _safe_url(url: str) -> str:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending migrations to the configured database."""
-    _sessions(_settings(ctx))
+    sessions_for(settings_of(ctx))
     console.print("database is at the newest schema")
 
 
@@ -173,7 +187,7 @@ def ingest(
         ingest_file,
     )
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     csv_options = csv_options_from_settings(
         settings,
         column_map=_parse_map(mapping or []),
@@ -183,7 +197,7 @@ def ingest(
         default_currency=currency.upper() if currency else None,
     )
     options = IngestOptions(
-        tenant=_tenant(settings, tenant),
+        tenant=tenant_or_default(settings, tenant),
         format=fmt,
         account=account,
         account_tail=account_tail,
@@ -191,8 +205,8 @@ def ingest(
         taxonomy=taxonomy,
     )
     failed = False
-    with _user_errors():
-        sessions = _sessions(settings)
+    with user_errors():
+        sessions = sessions_for(settings)
         normalizer = default_normalizer(settings)
         for path in paths:
             try:
@@ -269,8 +283,8 @@ def transactions_list(
     from spendlens.money import from_minor  # noqa: PLC0415
     from spendlens.storage import repository as repo  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
     filters = repo.TransactionFilter(
         since=since.date() if since else None,
         until=until.date() if until else None,
@@ -278,7 +292,7 @@ def transactions_list(
         account=account,
         include_linked=include_linked,
     )
-    with _user_errors(), _sessions(settings)() as session:
+    with user_errors(), sessions_for(settings)() as session:
         repo.validate_tenant_id(tenant_id)
         total = repo.count_transactions(session, tenant_id, filters)
         rows = repo.list_transactions(session, tenant_id, filters, limit=limit, offset=offset)
@@ -329,9 +343,9 @@ def batches_list(ctx: typer.Context, tenant: TenantOpt = None, limit: int = 20) 
     """Recent ingestion batches with their counts."""
     from spendlens.storage import repository as repo  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
-    with _user_errors(), _sessions(settings)() as session:
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(), sessions_for(settings)() as session:
         batches = repo.list_batches(session, repo.validate_tenant_id(tenant_id), limit)
     table = Table(title=f"{tenant_id}: ingestion batches")
     for column in ("batch", "started", "file", "src", "status", "total", "loaded", "dup", "linked"):
@@ -354,9 +368,9 @@ def batches_show(ctx: typer.Context, batch_id: str, tenant: TenantOpt = None) ->
     """One batch: what was detected, and every rejected row with its reason."""
     from spendlens.storage import repository as repo  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
-    with _user_errors(), _sessions(settings)() as session:
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(), sessions_for(settings)() as session:
         batch = repo.get_batch(session, repo.validate_tenant_id(tenant_id), batch_id)
         if batch is None:
             err.print(f"[red]error:[/red] tenant {tenant_id!r} has no batch {batch_id!r}")
@@ -414,7 +428,7 @@ def demo(
         ingest_file,
     )
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     folder = settings.ensure_state_dir() / "demo"
     folder.mkdir(exist_ok=True)
     txns = gen.generate_transactions(rows, seed=seed)
@@ -423,11 +437,11 @@ def demo(
         gen.write_csv(txns, handle)
     with alerts.open("w", encoding="utf-8") as handle:
         gen.write_sms(txns[: rows // 5], handle)
-    with _user_errors():
-        sessions = _sessions(settings)
+    with user_errors():
+        sessions = sessions_for(settings)
         normalizer = default_normalizer(settings)
         base = IngestOptions(
-            tenant=_tenant(settings, tenant), csv=csv_options_from_settings(settings)
+            tenant=tenant_or_default(settings, tenant), csv=csv_options_from_settings(settings)
         )
         # Alerts carry no year; the received date must be after the generated transactions.
         received = max(t.date for t in txns) + dt.timedelta(days=1)
@@ -444,9 +458,9 @@ def taxonomy_list(ctx: typer.Context, tenant: TenantOpt = None) -> None:
     """Taxonomies registered for a tenant, every version."""
     from spendlens.storage import taxonomies  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
-    with _user_errors(), _sessions(settings)() as session:
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(), sessions_for(settings)() as session:
         rows = taxonomies.list_taxonomies(session, tenant_id)
     table = Table(title=f"{tenant_id}: taxonomies")
     for column in ("name", "version", "labels"):
@@ -467,9 +481,9 @@ def taxonomy_show(
     from spendlens.storage import taxonomies  # noqa: PLC0415
     from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
-    with _user_errors(), _sessions(settings)() as session:
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(), sessions_for(settings)() as session:
         found = taxonomies.get_taxonomy(session, tenant_id, name, version)
     if found is None and name == "default":
         found = load_default_taxonomy()
@@ -498,13 +512,13 @@ def taxonomy_register(
     from spendlens.storage import taxonomies  # noqa: PLC0415
     from spendlens.taxonomy import load_taxonomy_file  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
-    with _user_errors():
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors():
         loaded = load_taxonomy_file(path)
         if name:
             loaded = replace(loaded, name=name)
-        with _sessions(settings)() as session:
+        with sessions_for(settings)() as session:
             repo.ensure_tenant(session, tenant_id)
             stored, created = taxonomies.register_taxonomy(session, tenant_id, loaded)
             session.commit()
@@ -524,11 +538,11 @@ def taxonomy_crosswalk(
     from spendlens.storage import taxonomies  # noqa: PLC0415
     from spendlens.taxonomy import load_crosswalk_file  # noqa: PLC0415
 
-    settings = _settings(ctx)
-    tenant_id = _tenant(settings, tenant)
-    with _user_errors():
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors():
         crosswalk = load_crosswalk_file(path, source, target)
-        with _sessions(settings)() as session:
+        with sessions_for(settings)() as session:
             unmapped = taxonomies.save_crosswalk(session, tenant_id, crosswalk)
             session.commit()
     console.print(f"stored crosswalk {source} -> {target} ({len(crosswalk.mapping)} labels)")
@@ -541,6 +555,29 @@ def tenants(ctx: typer.Context) -> None:
     """List tenants (operator view)."""
     from spendlens.storage import repository as repo  # noqa: PLC0415
 
-    with _sessions(_settings(ctx))() as session:
+    with sessions_for(settings_of(ctx))() as session:
         for tenant in repo.list_tenants(session):
             console.print(f"{tenant.id}  {tenant.name}  created {tenant.created_at:%Y-%m-%d}")
+
+
+PLUGIN_GROUP = "spendlens.cli"
+
+
+def build_app() -> typer.Typer:
+    """The CLI with the command groups other packages register under `spendlens.cli`.
+
+    `spendlens/` imports none of rules/, training/, serving/...; they plug in through entry
+    points instead, so dependencies keep pointing one way.
+    """
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
+    known = {group.name for group in app.registered_groups}
+    for entry in entry_points(group=PLUGIN_GROUP):
+        if entry.name not in known:
+            app.add_typer(entry.load(), name=entry.name)
+    return app
+
+
+def run() -> None:
+    """Console-script entry point."""
+    build_app()()

@@ -1,0 +1,290 @@
+"""`spendlens rules ...`: manage a tenant's rules (a command group plugged into the CLI)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from rules.models import Rule, RuleValidationError, check_categories
+from spendlens import cli as base
+
+app = typer.Typer(
+    help="Categorization rules: list, add, import, export, test.", no_args_is_help=True
+)
+
+TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant id.")]
+_TEXT_FIELDS = ("description", "merchant", "memo")
+_TEXT_OPS = ("contains", "equals", "starts_with", "ends_with", "regex", "fuzzy")
+_AMOUNT_OPS = {">": "gt", "<": "lt", "=": "equals", "gt": "gt", "lt": "lt", "equals": "equals"}
+_DATE_PARTS = ("day_of_week", "day_of_month", "month")
+
+
+class WhenError(ValueError):
+    """A `--when` expression we cannot read."""
+
+
+def parse_when(expr: str) -> dict[str, Any]:
+    """Turn one `--when` expression into a condition mapping.
+
+    Examples: `merchant contains starbucks`, `description regex ^rent\\b`, `amount < 20`,
+    `amount between 5 20`, `mcc = 5411`, `mcc in 5411,5499`, `mcc range 3000 3299`,
+    `direction credit`, `currency USD,EUR`, `day_of_week 5,6`, `account checking`.
+    """
+    head, _, rest = expr.strip().partition(" ")
+    rest = rest.strip()
+    if head in _TEXT_FIELDS:
+        op, _, value = rest.partition(" ")
+        if op not in _TEXT_OPS or not value.strip():
+            raise WhenError(f"{expr!r}: use '{head} <{'|'.join(_TEXT_OPS)}> <text>'")
+        return {"kind": "text", "field": head, "op": op, "value": value.strip()}
+    if head == "amount":
+        parts = rest.split()
+        if len(parts) == 3 and parts[0] == "between":
+            return {"kind": "amount", "op": "between", "low": parts[1], "high": parts[2]}
+        if len(parts) == 2 and parts[0] in _AMOUNT_OPS:
+            return {"kind": "amount", "op": _AMOUNT_OPS[parts[0]], "value": parts[1]}
+        raise WhenError(f"{expr!r}: use 'amount < 20', 'amount > 5' or 'amount between 5 20'")
+    if head == "mcc":
+        parts = rest.split()
+        if len(parts) == 2 and parts[0] in ("=", "equals"):
+            return {"kind": "mcc", "op": "equals", "values": [parts[1]]}
+        if len(parts) == 2 and parts[0] == "in":
+            return {"kind": "mcc", "op": "in", "values": parts[1].split(",")}
+        if len(parts) == 3 and parts[0] == "range":
+            return {"kind": "mcc", "op": "range", "low": parts[1], "high": parts[2]}
+        raise WhenError(f"{expr!r}: use 'mcc = 5411', 'mcc in 5411,5499' or 'mcc range 3000 3299'")
+    if head == "direction":
+        return {"kind": "direction", "value": rest}
+    if head == "currency":
+        return {"kind": "currency", "values": [v for v in re.split(r"[,\s]+", rest) if v]}
+    if head in _DATE_PARTS:
+        try:
+            values = [int(v) for v in re.split(r"[,\s]+", rest) if v]
+        except ValueError as exc:
+            raise WhenError(f"{expr!r}: {head} takes numbers, e.g. '{head} 1,15'") from exc
+        return {"kind": "date", "part": head, "values": values}
+    if head == "account":
+        return {"kind": "account", "values": [v for v in re.split(r"[,\s]+", rest) if v]}
+    raise WhenError(
+        f"{expr!r}: start with one of {', '.join((*_TEXT_FIELDS, 'amount', 'mcc', 'direction'))}, "
+        f"currency, {', '.join(_DATE_PARTS)}, account"
+    )
+
+
+def _labels(settings: Any, tenant: str, taxonomy: str) -> set[str]:
+    from spendlens.storage import taxonomies  # noqa: PLC0415
+    from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
+
+    with base.sessions_for(settings)() as session:
+        found = taxonomies.get_taxonomy(session, tenant, taxonomy)
+    if found is None and taxonomy == "default":
+        found = load_default_taxonomy()
+    if found is None:
+        raise RuleValidationError(f"tenant {tenant!r} has no taxonomy {taxonomy!r}")
+    return set(found.labels)
+
+
+def _save(settings: Any, tenant: str, rules: list[Rule]) -> int:
+    from rules import store  # noqa: PLC0415
+    from spendlens.storage.repository import ensure_tenant  # noqa: PLC0415
+
+    with base.sessions_for(settings)() as session:
+        ensure_tenant(session, tenant)
+        version = store.save_rules(session, tenant, rules)
+        session.commit()
+    return version
+
+
+@app.command("list")
+def list_rules(
+    ctx: typer.Context,
+    tenant: TenantOpt = None,
+    group: Annotated[str | None, typer.Option(help="Only this group, e.g. starter.")] = None,
+) -> None:
+    """The tenant's rules, highest priority first."""
+    from rules import store  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        rules = store.list_rules(session, tenant_id)
+        version = store.rules_version(session, tenant_id)
+    table = Table(title=f"{tenant_id}: {len(rules)} rules (version {version})")
+    for column in ("id", "name", "category", "prio", "conf", "on", "by", "group", "when"):
+        table.add_column(column)
+    for rule in rules:
+        if group and rule.group != group:
+            continue
+        when = f" {rule.match} ".join(_describe(c) for c in rule.conditions)
+        table.add_row(
+            rule.id,
+            rule.name,
+            rule.category,
+            str(rule.priority),
+            f"{rule.confidence:.2f}",
+            "yes" if rule.enabled else "no",
+            rule.created_by.value,
+            rule.group or "",
+            when,
+        )
+    base.console.print(table)
+
+
+def _describe(condition: Any) -> str:
+    """Short text of a condition for listings."""
+    data = condition.model_dump(exclude_defaults=True, exclude={"kind"})
+    return f"{condition.kind}(" + ", ".join(f"{k}={v}" for k, v in data.items()) + ")"
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="What the rule is for.")],
+    category: Annotated[str, typer.Option(help="A label of the tenant's taxonomy.")],
+    when: Annotated[list[str], typer.Option(help="Condition, repeatable: 'merchant contains x'.")],
+    any_: Annotated[bool, typer.Option("--any", help="Match when any condition holds.")] = False,
+    priority: int = 100,
+    confidence: float = 0.95,
+    rule_id: Annotated[str | None, typer.Option("--id", help="Default: derived from name.")] = None,
+    taxonomy: str = "default",
+    tenant: TenantOpt = None,
+) -> None:
+    """Create a rule from `--when` conditions (validated before it is stored)."""
+    from rules.io import rule_id_from_name  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(RuleValidationError, WhenError):
+        try:
+            rule = Rule.model_validate(
+                {
+                    "id": rule_id or rule_id_from_name(name),
+                    "tenant": tenant_id,
+                    "name": name,
+                    "category": category,
+                    "priority": priority,
+                    "confidence": confidence,
+                    "match": "any" if any_ else "all",
+                    "conditions": [parse_when(w) for w in when],
+                }
+            )
+        except ValidationError as exc:
+            raise RuleValidationError(_plain(exc)) from None
+        check_categories([rule], _labels(settings, tenant_id, taxonomy))
+        version = _save(settings, tenant_id, [rule])
+    base.console.print(f"added {rule.id} -> {rule.category} (rules version {version})")
+
+
+def _plain(exc: ValidationError) -> str:
+    """Pydantic errors as 'field: message; ...' for one terminal line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+
+
+@app.command("import")
+def import_rules(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(exists=True, dir_okay=False)] = None,
+    starter: Annotated[bool, typer.Option(help="Import the shipped starter set.")] = False,
+    taxonomy: str = "default",
+    tenant: TenantOpt = None,
+) -> None:
+    """Import rules from a YAML file (or the starter set); all-or-nothing."""
+    from rules.io import load_rules_yaml, load_starter_rules  # noqa: PLC0415
+
+    if (path is None) == (not starter):
+        base.err.print("[red]error:[/red] give a YAML file or --starter (one of them)")
+        raise typer.Exit(2)
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(RuleValidationError):
+        labels = _labels(settings, tenant_id, taxonomy)
+        if path is not None:
+            rules = load_rules_yaml(path.read_text(encoding="utf-8"), labels=labels)
+        else:
+            rules = load_starter_rules()
+            check_categories(rules, labels)
+        version = _save(settings, tenant_id, rules)
+    base.console.print(f"imported {len(rules)} rules (rules version {version})")
+
+
+@app.command("export")
+def export_rules(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Write the tenant's rules as YAML (the import format)."""
+    from rules import store  # noqa: PLC0415
+    from rules.io import dump_rules_yaml  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        text = dump_rules_yaml(store.list_rules(session, tenant_id))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        base.err.print(f"wrote {out}")
+
+
+def _switch(
+    ctx: typer.Context, enabled: bool, ids: list[str], group: str | None, tenant: str | None
+) -> None:
+    from rules import store  # noqa: PLC0415
+
+    if not ids and not group:
+        base.err.print("[red]error:[/red] name rule ids or --group")
+        raise typer.Exit(2)
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        changed = store.set_enabled(session, tenant_id, enabled, rule_ids=ids, group=group)
+        session.commit()
+    base.console.print(f"{'enabled' if enabled else 'disabled'} {changed} rules")
+
+
+@app.command("enable")
+def enable(
+    ctx: typer.Context,
+    ids: Annotated[list[str] | None, typer.Argument()] = None,
+    group: Annotated[str | None, typer.Option(help="A whole group, e.g. starter.")] = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Switch rules on, by id or by group."""
+    _switch(ctx, True, ids or [], group, tenant)
+
+
+@app.command("disable")
+def disable(
+    ctx: typer.Context,
+    ids: Annotated[list[str] | None, typer.Argument()] = None,
+    group: Annotated[str | None, typer.Option(help="A whole group, e.g. starter.")] = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Switch rules off, by id or by group (they stay stored and listed)."""
+    _switch(ctx, False, ids or [], group, tenant)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, rule_id: str, tenant: TenantOpt = None) -> None:
+    """Delete one rule."""
+    from rules import store  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        removed = store.delete_rule(session, tenant_id, rule_id)
+        session.commit()
+    if not removed:
+        base.err.print(f"[red]error:[/red] tenant {tenant_id!r} has no rule {rule_id!r}")
+        raise typer.Exit(2)
+    base.console.print(f"removed {rule_id}")
