@@ -288,3 +288,78 @@ def remove(ctx: typer.Context, rule_id: str, tenant: TenantOpt = None) -> None:
         base.err.print(f"[red]error:[/red] tenant {tenant_id!r} has no rule {rule_id!r}")
         raise typer.Exit(2)
     base.console.print(f"removed {rule_id}")
+
+
+@app.command("test")
+def try_transaction(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The description as the bank prints it.")],
+    amount: Annotated[str, typer.Option(help="Amount, e.g. 4.50 (money out unless --credit).")],
+    date: Annotated[str, typer.Option(help="ISO date, e.g. 2024-11-05.")],
+    currency: str = "USD",
+    credit: Annotated[bool, typer.Option("--credit", help="Money in.")] = False,
+    mcc: str | None = None,
+    account: str | None = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Run one transaction through the tenant's enabled rules and show every match and why."""
+    import datetime as dt  # noqa: PLC0415
+    from decimal import Decimal, InvalidOperation  # noqa: PLC0415
+
+    from rules import store  # noqa: PLC0415
+    from rules.engine import CompiledRules, RuleInput  # noqa: PLC0415
+    from spendlens.ingest.loader import default_normalizer  # noqa: PLC0415
+    from spendlens.ingest.types import Direction, RawTransaction, Source  # noqa: PLC0415
+    from spendlens.money import to_minor  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    try:
+        day = dt.date.fromisoformat(date)
+        minor = to_minor(abs(Decimal(amount)), currency.upper())
+    except (ValueError, InvalidOperation) as exc:
+        base.err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    raw = RawTransaction(
+        line_no=1,
+        source=Source.CSV,
+        txn_date=day,
+        description=text,
+        amount_minor=minor,
+        currency=currency.upper(),
+        direction=Direction.CREDIT if credit else Direction.DEBIT,
+        mcc=mcc,
+    )
+    row = default_normalizer(settings)(raw)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        rules = store.list_rules(session, tenant_id, enabled_only=True)
+    evaluation = CompiledRules.compile(rules).evaluate(
+        RuleInput(
+            description=row.description,
+            merchant=row.merchant.name,
+            memo=row.memo,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            direction=row.direction.value,
+            date=row.txn_date,
+            mcc=row.mcc,
+            account=account,
+            account_tail=row.account_tail,
+        )
+    )
+    base.console.print(f"merchant {row.merchant.name}  ({len(rules)} enabled rules)", markup=False)
+    if evaluation.winner is None:
+        base.console.print("no rule matches")
+        return
+    for i, match in enumerate(evaluation.matches):
+        label = "winner  " if i == 0 else "also    "
+        base.console.print(
+            f"{label}{match.rule_id} -> {match.category} (priority {match.priority}, "
+            f"confidence {match.confidence:.2f}): {'; '.join(match.fired)}",
+            markup=False,
+        )
+    for conflict in evaluation.conflicts:
+        base.console.print(
+            f"conflict: {conflict.rule_id} has the same priority but says {conflict.category}",
+            markup=False,
+        )

@@ -97,3 +97,25 @@ def test_the_starter_set_imports_and_can_be_switched_off_as_a_group(runner: CliR
     again = runner.invoke(app, ["rules", "import", "--starter"])
     assert f"imported {count}" in again.output  # re-import replaces, never duplicates
     assert f"{count} rules" in runner.invoke(app, ["rules", "list"]).output
+
+
+def test_rules_test_shows_the_winner_every_other_match_and_why(runner: CliRunner) -> None:
+    app = build_app()
+    coffee = ["--name", "coffee", "--category", "FOOD_AND_DRINK_COFFEE", "--id", "coffee"]
+    runner.invoke(app, ["rules", "add", *coffee, "--when", "merchant contains starbucks"])
+    small = ["--name", "small", "--category", "FOOD_AND_DRINK_FAST_FOOD", "--id", "small"]
+    runner.invoke(app, ["rules", "add", *small, "--when", "amount < 10", "--priority", "50"])
+    result = runner.invoke(
+        app, ["rules", "test", "SQ *STARBUCKS #1234", "--amount", "4.50", "--date", "2024-11-05"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    winner = next(line for line in lines if line.startswith("winner"))
+    also = next(line for line in lines if line.startswith("also"))
+    assert "coffee -> FOOD_AND_DRINK_COFFEE" in winner
+    assert "starbucks" in winner
+    assert "small -> FOOD_AND_DRINK_FAST_FOOD" in also
+    none = runner.invoke(
+        app, ["rules", "test", "RENT NOVEMBER", "--amount", "1200", "--date", "2024-11-01"]
+    )
+    assert "no rule matches" in none.output
