@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     link_min_merchant_similarity: float = 70.0
     insert_chunk_rows: int = 5_000
 
+    # Governed learning: a merchant corrected to one category this many times, with no
+    # contradicting correction, gets a learned rule at this priority and confidence.
+    learn_min_corrections: int = Field(default=2, ge=1)
+    learned_rule_priority: int = 10_000
+    learned_rule_confidence: float = Field(default=0.98, ge=0, le=1)
+
     @field_validator("state_dir")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:

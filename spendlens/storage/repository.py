@@ -240,3 +240,42 @@ def batch_rejects(session: Session, tenant_id: str, batch_id: str) -> list[Inges
         .order_by(IngestionReject.line_no)
     )
     return list(session.scalars(stmt))
+
+
+class UnknownTransactionError(LookupError):
+    """The tenant has no transaction with that id."""
+
+
+def record_feedback(
+    session: Session,
+    tenant_id: str,
+    transaction_id: str,
+    category: str,
+    taxonomy_id: int,
+    *,
+    by: str | None,
+    source: str = "feedback",
+) -> Label:
+    """Store a person's category for one of the tenant's transactions (a correction).
+
+    Raises:
+        UnknownTransactionError: the id is not one of this tenant's transactions.
+    """
+    txn = session.scalar(
+        select(Transaction).where(
+            Transaction.tenant_id == tenant_id, Transaction.id == transaction_id
+        )
+    )
+    if txn is None:
+        raise UnknownTransactionError(f"tenant {tenant_id!r} has no transaction {transaction_id!r}")
+    label = Label(
+        tenant_id=tenant_id,
+        transaction_id=transaction_id,
+        taxonomy_id=taxonomy_id,
+        category=category,
+        source=source,
+        created_by=by,
+    )
+    session.add(label)
+    session.flush()
+    return label

@@ -169,4 +169,4 @@ def get_crosswalk(session: Session, tenant_id: str, source: str, target: str) ->
             CrosswalkEntry.crosswalk_id == row.id
         )
     )
-    return Crosswalk(source=source, target=target, mapping=dict(entries.tuples().all()))
+    return Crosswalk(source=source, target=target, mapping=dict(entries.all()))
