@@ -363,3 +363,169 @@ def try_transaction(
             f"conflict: {conflict.rule_id} has the same priority but says {conflict.category}",
             markup=False,
         )
+
+
+def _money(minor: int, currency: str, direction: str) -> str:
+    """Signed amount for a listing: '-4.50 USD' for money out."""
+    from spendlens.money import from_minor  # noqa: PLC0415
+
+    sign = "-" if direction == "debit" else "+"
+    return f"{sign}{from_minor(minor, currency)} {currency}"
+
+
+@app.command("preview")
+def preview_rules(
+    ctx: typer.Context,
+    rule_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Rules YAML to add (same ids replace)."),
+    ] = None,
+    rule_id: Annotated[
+        str | None, typer.Option(help="Switch this stored rule on (or off when it is on).")
+    ] = None,
+    taxonomy: str = "default",
+    samples: Annotated[int, typer.Option(min=0, max=50, help="Example rows per change.")] = 3,
+    tenant: TenantOpt = None,
+) -> None:
+    """Show how many stored transactions would change category; writes nothing."""
+    from rules import store  # noqa: PLC0415
+    from rules.analysis import preview, toggle_rule, with_rules  # noqa: PLC0415
+    from rules.engine import CompiledRules  # noqa: PLC0415
+    from rules.inputs import load_rows  # noqa: PLC0415
+    from rules.io import load_rules_yaml  # noqa: PLC0415
+
+    if (rule_file is None) == (rule_id is None):
+        base.err.print("[red]error:[/red] give --rule-file or --rule-id (one of them)")
+        raise typer.Exit(2)
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(RuleValidationError):
+        if rule_file is not None:
+            # Validated exactly like `rules import`, before anything is read.
+            labels = _labels(settings, tenant_id, taxonomy)
+            added = load_rules_yaml(rule_file.read_text(encoding="utf-8"), labels=labels)
+        # Read-only: the session is closed without a commit.
+        with base.sessions_for(settings)() as session:
+            current = store.list_rules(session, tenant_id)
+            rows = load_rows(session, tenant_id)
+        if rule_id is not None:
+            try:
+                before, after = toggle_rule(current, rule_id)
+            except KeyError:
+                raise RuleValidationError(f"tenant {tenant_id!r} has no rule {rule_id!r}") from None
+            target = next(r for r in current if r.id == rule_id)
+            what = f"{'disabling' if target.enabled else 'enabling'} {rule_id}"
+        else:
+            before = [r for r in current if r.enabled]
+            after = with_rules(before, added)
+            what = f"adding {len(added)} rules from {rule_file.name if rule_file else ''}"
+    report = preview(
+        CompiledRules.compile(before), CompiledRules.compile(after), rows, samples=samples
+    )
+    print_ = base.console.print
+    print_(f"{tenant_id}: preview of {what} (nothing is written)", markup=False)
+    print_(
+        f"{report.changed} of {report.total} transactions would change category; "
+        f"labeled: {report.agree} agree, {report.disagree} disagree",
+        markup=False,
+    )
+    for change in report.changes:
+        print_(
+            f"{change.before} -> {change.after}: {change.count} "
+            f"(agree {change.agree}, disagree {change.disagree}, unlabeled {change.unlabeled})",
+            markup=False,
+        )
+        for s in change.samples:
+            print_(
+                f"    {s.date.isoformat()}  {s.description}  [{s.merchant}]  "
+                f"{_money(s.amount_minor, s.currency, s.direction)}  label {s.label or '-'}",
+                markup=False,
+            )
+
+
+@app.command("report")
+def report_rules(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option(min=1, help="Dead = no match in this many days.")] = 90,
+    taxonomy: str = "default",
+    tenant: TenantOpt = None,
+) -> None:
+    """Conflicts, shadowed and dead rules, and coverage over stored transactions.
+
+    The dead-rule window ends at the newest stored transaction (not today), so a report on
+    an imported old statement is meaningful and repeatable; with no transactions it ends today.
+    """
+    import datetime as dt  # noqa: PLC0415
+
+    from rules import store  # noqa: PLC0415
+    from rules.analysis import rule_report  # noqa: PLC0415
+    from rules.engine import CompiledRules  # noqa: PLC0415
+    from rules.inputs import load_rows  # noqa: PLC0415
+    from spendlens.storage import taxonomies  # noqa: PLC0415
+    from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        rules = store.list_rules(session, tenant_id, enabled_only=True)
+        rows = load_rows(session, tenant_id)
+        found = taxonomies.get_taxonomy(session, tenant_id, taxonomy)
+    if found is None and taxonomy == "default":
+        found = load_default_taxonomy()
+    known = set(found.labels) if found is not None else set()
+
+    def primary_of(category: str) -> str:
+        return found.primary_of(category) if found is not None and category in known else category
+
+    newest = max((r.date for r in rows), default=dt.date.today())
+    since = newest - dt.timedelta(days=days)
+    report = rule_report(
+        rules, CompiledRules.compile(rules), rows, since=since, primary_of=primary_of
+    )
+    print_ = base.console.print
+    print_(
+        f"{tenant_id}: {len(rules)} enabled rules over {report.total} transactions; "
+        f"coverage {report.matched}/{report.total} ({report.coverage:.1%})",
+        markup=False,
+    )
+    print_(f"conflicts: {len(report.conflicts)}", markup=False)
+    for c in report.conflicts:
+        print_(
+            f"    {c.rule_a} ({c.category_a}) vs {c.rule_b} ({c.category_b}), priority "
+            f"{c.priority}: {c.count} transactions, e.g. {c.example.date.isoformat()} "
+            f"{c.example.description}",
+            markup=False,
+        )
+    print_(f"shadowed: {len(report.shadowed)}", markup=False)
+    for s in report.shadowed:
+        print_(
+            f"    {s.rule_id} ({s.category}) matches {s.matched}, never wins; "
+            f"{s.by} ({s.by_category}) wins {s.by_count} of them",
+            markup=False,
+        )
+    print_(f"dead (no match since {report.since.isoformat()}): {len(report.dead)}", markup=False)
+    for d in report.dead:
+        print_(f"    {d.rule_id} ({d.category}): {d.name}", markup=False)
+    print_("coverage by primary category:", markup=False)
+    for cov in report.categories:
+        print_(f"    {cov.category}: {cov.count} ({cov.share:.1%})", markup=False)
+
+
+@app.command("learn")
+def learn(ctx: typer.Context, tenant: TenantOpt = None) -> None:
+    """Apply governed learning to the tenant's stored corrections and say what it decided."""
+    from rules import governance  # noqa: PLC0415
+
+    settings = base.settings_of(ctx)
+    tenant_id = base.tenant_or_default(settings, tenant)
+    with base.user_errors(), base.sessions_for(settings)() as session:
+        decisions = governance.learn(session, tenant_id, settings)
+        session.commit()
+    acted = [d for d in decisions if d.action != "none" or d.ambiguous]
+    base.console.print(
+        f"{tenant_id}: {len(decisions)} merchants with corrections, {len(acted)} changed"
+    )
+    for decision in acted:
+        rule = decision.rule.id if decision.rule else "-"
+        flag = " (ambiguous)" if decision.ambiguous else ""
+        base.console.print(f"  {decision.action} {rule}{flag}: {decision.reason}", markup=False)

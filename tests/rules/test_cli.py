@@ -119,3 +119,32 @@ def test_rules_test_shows_the_winner_every_other_match_and_why(runner: CliRunner
         app, ["rules", "test", "RENT NOVEMBER", "--amount", "1200", "--date", "2024-11-01"]
     )
     assert "no rule matches" in none.output
+
+
+def test_rules_learn_turns_two_agreeing_corrections_into_a_listed_learned_rule(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from spendlens.settings import Settings  # noqa: PLC0415
+    from spendlens.storage.db import engine_from_settings, session_factory  # noqa: PLC0415
+    from spendlens.storage.repository import list_transactions, record_feedback  # noqa: PLC0415
+    from spendlens.storage.taxonomies import taxonomy_id  # noqa: PLC0415
+
+    app = build_app()
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "Date,Description,Amount\n2024-11-01,MEGAMART 12,-20.00\n2024-11-02,MEGAMART 12,-9.00\n",
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["ingest", str(path)]).exit_code == 0
+    with session_factory(engine_from_settings(Settings()))() as session:
+        tax = taxonomy_id(session, "default", "default")
+        for txn in list_transactions(session, "default"):
+            record_feedback(session, "default", txn.id, "FOOD_AND_DRINK_GROCERIES", tax, by="a")
+        session.commit()
+    learned = runner.invoke(app, ["rules", "learn"])
+    assert learned.exit_code == 0, learned.output
+    assert "1 changed" in learned.output
+    assert "learned from corrections" in learned.output
+    listed = runner.invoke(app, ["rules", "list", "--group", "learned"])
+    assert "FOOD_AND_DRINK_GROCERIES" in listed.output
+    assert "learned" in listed.output
