@@ -307,7 +307,8 @@ def try_transaction(
     from decimal import Decimal, InvalidOperation  # noqa: PLC0415
 
     from rules import store  # noqa: PLC0415
-    from rules.engine import CompiledRules, RuleInput  # noqa: PLC0415
+    from rules.engine import CompiledRules  # noqa: PLC0415
+    from rules.inputs import rule_input_of_normalized  # noqa: PLC0415
     from spendlens.ingest.loader import default_normalizer  # noqa: PLC0415
     from spendlens.ingest.types import Direction, RawTransaction, Source  # noqa: PLC0415
     from spendlens.money import to_minor  # noqa: PLC0415
@@ -333,20 +334,7 @@ def try_transaction(
     row = default_normalizer(settings)(raw)
     with base.user_errors(), base.sessions_for(settings)() as session:
         rules = store.list_rules(session, tenant_id, enabled_only=True)
-    evaluation = CompiledRules.compile(rules).evaluate(
-        RuleInput(
-            description=row.description,
-            merchant=row.merchant.name,
-            memo=row.memo,
-            amount_minor=row.amount_minor,
-            currency=row.currency,
-            direction=row.direction.value,
-            date=row.txn_date,
-            mcc=row.mcc,
-            account=account,
-            account_tail=row.account_tail,
-        )
-    )
+    evaluation = CompiledRules.compile(rules).evaluate(rule_input_of_normalized(row, account))
     base.console.print(f"merchant {row.merchant.name}  ({len(rules)} enabled rules)", markup=False)
     if evaluation.winner is None:
         base.console.print("no rule matches")

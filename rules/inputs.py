@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.engine import RuleInput
+from spendlens.normalize.transaction import NormalizedTransaction
 from spendlens.storage.models import Account, Transaction
 from spendlens.storage.repository import labels_for, validate_tenant_id
 
@@ -84,3 +85,19 @@ def load_rows(session: Session, tenant: str, *, since: dt.date | None = None) ->
         )
         for txn, name in found
     ]
+
+
+def rule_input_of_normalized(row: NormalizedTransaction, account: str | None) -> RuleInput:
+    """The engine's view of a row fresh from normalization (not stored yet)."""
+    return RuleInput(
+        description=row.description,
+        merchant=row.merchant.name,
+        memo=row.memo,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        direction=row.direction.value,
+        date=row.txn_date,
+        mcc=row.mcc,
+        account=account,
+        account_tail=row.account_tail,
+    )
