@@ -16,8 +16,9 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
    (merchants repeat a lot), bounded to `_CACHE_SIZE` texts per index.
 3. verify: an `all` candidate checks its other conditions, an `any` candidate checks all of
    them (its `fired` list needs every condition that held).
-4. rank: candidates are verified in rank order (highest priority, then confidence, then
-   specificity, then id), so the first match is the winner.
+4. rank: rule numbers are rank positions (highest priority, then confidence, then
+   specificity, then id), so sorted matches put the winner first. Equal match lists share one
+   cached, immutable `Evaluation` (and `all` rules one prebuilt `RuleMatch`).
 
 Fuzzy matching uses `rapidfuzz.fuzz.token_set_ratio`, not `partial_ratio`: descriptor noise is
 mostly extra whole tokens (processor prefixes, store numbers, cities) which token_set_ratio
@@ -35,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import ahocorasick
@@ -242,6 +243,15 @@ def _check(cond: Condition) -> _Check:
     raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
 
 
+def _all_of(checks: list[_Check]) -> _Check | None:
+    """One checker for all of `checks` (None when there is nothing to check)."""
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda t: all(check(t) for check in checks)
+
+
 _DATE_PARTS: dict[str, Callable[[dt.date], int]] = {
     "day_of_week": dt.date.weekday,
     "day_of_month": lambda d: d.day,
@@ -367,7 +377,7 @@ class _TextIndex:
     def _probe(self, raw: str) -> tuple[int, ...]:
         """Probe the equals dict, the automaton and the RE2 set once each."""
         text = raw if self.case_sensitive else raw.lower()
-        out: set[int] = set(self.equals.get(text, ()))
+        out: set[int] = set(self.equals.get(text, ())) if self.equals else set()
         if self.automaton is not None:
             last = len(text) - 1
             for end, (length, contains, starts_with, ends_with) in self.automaton.iter(text):
@@ -455,7 +465,7 @@ class _Compiled:
     rule: Rule
     match_all: bool
     checks: tuple[tuple[str, _Check], ...]
-    to_verify: tuple[_Check, ...]  # `all` rules: every check but the anchor's (it already held)
+    verify: _Check | None  # `all` rules: every check but the anchor's (it already held), or None
     all_fired: RuleMatch  # the match of an `all` rule, built once: its `fired` never varies
     any_fired: dict[tuple[str, ...], RuleMatch]  # the matches of an `any` rule, built once each
 
@@ -467,9 +477,11 @@ class CompiledRules:
         """Empty set; use `compile`."""
         self._rules: list[_Compiled] = []
         self._always: tuple[int, ...] = ()
+        self._outright: frozenset[int] = frozenset()  # `all` rules with nothing left to verify
         self._text: list[_TextIndex] = []
         self._mcc = _MccIndex()
         self._discrete: list[tuple[dict[Any, list[int]], _KeyOf]] = []
+        self._evaluations: dict[tuple[Any, ...], Evaluation] = {}
 
     @classmethod
     def compile(cls, rules: Iterable[Rule]) -> CompiledRules:
@@ -503,7 +515,7 @@ class CompiledRules:
                     rule=rule,
                     match_all=match_all,
                     checks=checks,
-                    to_verify=tuple(c for i, (_, c) in enumerate(checks) if i not in indexed),
+                    verify=_all_of([c for i, (_, c) in enumerate(checks) if i not in indexed]),
                     all_fired=_template(rule, tuple(d for d, _ in checks)),
                     any_fired={},
                 )
@@ -518,6 +530,9 @@ class CompiledRules:
             for key_of in _DISCRETE_KEYS[kind]
         ]
         self._always = tuple(always)
+        self._outright = frozenset(
+            n for n, c in enumerate(self._rules) if c.match_all and c.verify is None
+        )
         return self
 
     @staticmethod
@@ -555,17 +570,19 @@ class CompiledRules:
     def _candidates(self, txn: RuleInput) -> set[int]:
         """Step 2: numbers of the rules worth verifying (an index hit, or always candidates)."""
         found = set(self._always)
+        update = found.update
         for index in self._text:
             raw = getattr(txn, index.field)
             if raw is not None:  # no memo: no memo condition holds
-                cached = index.cache.get(raw)  # inlined `index.hits`: this is the hot path
-                found.update(index.hits(raw) if cached is None else cached)
-        if txn.mcc is not None and self._mcc:
-            found.update(self._mcc.lookup(txn.mcc))
+                hits = index.cache.get(raw)  # inlined `index.hits`: this is the hot path
+                update(index.hits(raw) if hits is None else hits)
+        mcc = txn.mcc
+        if mcc is not None and self._mcc:
+            update(self._mcc.lookup(mcc))
         for by_value, key_of in self._discrete:
-            hits = by_value.get(key_of(txn))
-            if hits:
-                found.update(hits)
+            found_here = by_value.get(key_of(txn))
+            if found_here:
+                update(found_here)
         return found
 
     def evaluate(self, txn: RuleInput) -> Evaluation:
@@ -573,23 +590,46 @@ class CompiledRules:
         found = self._candidates(txn)
         if not found:
             return _NO_MATCH
-        matches: list[RuleMatch] = []
+        matched = found & self._outright  # `all` rules whose anchor was their only condition
+        fired_any: list[tuple[int, tuple[str, ...]]] = []
         rules = self._rules
-        for number in sorted(found):  # step 4: numbers are rank positions
+        for number in found - matched:  # step 3: verify the others
             compiled = rules[number]
-            if compiled.match_all:  # step 3: verify
-                verify = compiled.to_verify
-                if not verify or all(check(txn) for check in verify):
-                    matches.append(compiled.all_fired)
+            if compiled.match_all:
+                if compiled.verify is None or compiled.verify(txn):
+                    matched.add(number)
             else:
                 fired = tuple(text for text, check in compiled.checks if check(txn))
                 if fired:
-                    match = compiled.any_fired.get(fired)
-                    if match is None:
-                        match = compiled.any_fired[fired] = _template(compiled.rule, fired)
-                    matches.append(match)
-        if not matches:
+                    fired_any.append((number, fired))
+        if not matched and not fired_any:
             return _NO_MATCH
+        # Equal match lists share one immutable Evaluation: transactions of a merchant repeat.
+        key = (*sorted(matched), *sorted(fired_any)) if fired_any else tuple(sorted(matched))
+        evaluation = self._evaluations.get(key)
+        if evaluation is None:
+            if len(self._evaluations) >= _CACHE_SIZE:
+                self._evaluations.clear()
+            evaluation = self._evaluations[key] = self._evaluation(matched, fired_any)
+        return evaluation
+
+    def _evaluation(
+        self, matched: set[int], fired_any: list[tuple[int, tuple[str, ...]]]
+    ) -> Evaluation:
+        """Step 4: the Evaluation of these matches, ranked (numbers are rank positions)."""
+        ranked: list[tuple[int, tuple[str, ...] | None]] = [(n, None) for n in matched]
+        ranked.extend(fired_any)
+        ranked.sort(key=itemgetter(0))
+        matches: list[RuleMatch] = []
+        for number, fired in ranked:
+            compiled = self._rules[number]
+            if fired is None:
+                matches.append(compiled.all_fired)
+                continue
+            match = compiled.any_fired.get(fired)
+            if match is None:
+                match = compiled.any_fired[fired] = _template(compiled.rule, fired)
+            matches.append(match)
         return Evaluation(winner=matches[0], matches=tuple(matches))
 
     def evaluate_many(self, txns: Iterable[RuleInput]) -> list[Evaluation]:
