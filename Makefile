@@ -23,12 +23,14 @@ up: install bootstrap ## install, create state, migrate, load the demo data
 install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
+	@# Progress goes to stderr so that targets printing data (make bench) keep stdout clean.
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "spendlens needs Python 3.11+")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
-	touch $(STAMP)
+	@echo "installing into $(VENV) from requirements.lock" >&2
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) >&2
+	@$(BIN)/uv pip sync --python $(BIN)/python requirements.lock >&2
+	@$(BIN)/uv pip install --python $(BIN)/python --no-deps -e . >&2
+	@touch $(STAMP)
 
 bootstrap: install
 	$(BIN)/spendlens init
