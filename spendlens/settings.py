@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DateOrder = Literal["auto", "dmy", "mdy"]
+OnlineStoreKind = Literal["sqlite", "postgres", "redis"]
+OfflineStoreKind = Literal["file", "postgres"]
 
 
 class Settings(BaseSettings):
@@ -44,6 +46,38 @@ class Settings(BaseSettings):
     learned_rule_priority: int = 10_000
     learned_rule_confidence: float = Field(default=0.98, ge=0, le=1)
 
+    # Features (Feast). Embedded by default: SQL registry and online store in SQLite files,
+    # offline store in parquet files, all under <state_dir>/features.
+    feature_registry_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the Feast registry; default SQLite file."
+    )
+    feature_online_store: OnlineStoreKind = "sqlite"
+    feature_offline_store: OfflineStoreKind = "file"
+    feature_postgres_url: str | None = Field(
+        default=None,
+        description="postgresql://user[:password]@host:port/db for the Postgres online/offline "
+        "store (required when either is postgres).",
+    )
+    feature_postgres_schema: str = "public"
+    feature_redis_url: str = "127.0.0.1:6379"
+
+    # MLflow: tracking + registry in a SQLite file under the state dir unless a URI is given.
+    mlflow_tracking_uri: str | None = None
+    mlflow_artifact_root: Path | None = None
+    model_prefix: str = "spendlens"
+
+    # Training: held-out rows are every row of `unseen_merchant_fraction` of the merchants plus
+    # `seen_test_fraction` of the other rows, so one fit measures both new and known merchants.
+    train_seed: int = 42
+    unseen_merchant_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seen_test_fraction: float = Field(default=0.1, gt=0, lt=1)
+    prior_rows: int = Field(default=30_000, ge=1_000)
+
+    # Promotion gate: a challenger may be this much worse than the champion and still pass.
+    gate_macro_f1_tolerance: float = Field(default=0.01, ge=0)
+    gate_unseen_accuracy_tolerance: float = Field(default=0.02, ge=0)
+    gate_ece_tolerance: float = Field(default=0.02, ge=0)
+
     @field_validator("state_dir")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:
@@ -55,6 +89,26 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_dir / 'spendlens.db'}"
+
+    @property
+    def feature_dir(self) -> Path:
+        """Where the Feast registry, online SQLite file and offline parquet files live."""
+        return self.state_dir / "features"
+
+    @property
+    def resolved_feature_registry_url(self) -> str:
+        """The Feast registry URL (absolute: Feast resolves relative paths against the cwd)."""
+        return self.feature_registry_url or f"sqlite:///{self.feature_dir / 'registry.db'}"
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking and registry URI."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @property
+    def resolved_mlflow_artifact_root(self) -> Path:
+        """Where MLflow experiments created by spendlens store artifacts."""
+        return (self.mlflow_artifact_root or self.state_dir / "mlartifacts").expanduser().resolve()
 
     def ensure_state_dir(self) -> Path:
         """Create the state dir (only entry points call this, never imports)."""
