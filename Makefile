@@ -12,13 +12,17 @@ export DO_NOT_TRACK := true
 export BENTOML_DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MPLCONFIGDIR := $(SPENDLENS_STATE_DIR)/mpl
+export PREFECT_HOME ?= $(SPENDLENS_STATE_DIR)/prefect
+export PREFECT_SERVER_UI_STATIC_DIRECTORY ?= $(SPENDLENS_STATE_DIR)/prefect/ui
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
 .PHONY: up install bootstrap test lint typecheck unit bench clean
 
-up: install bootstrap ## install, create state, migrate, load the demo data
+up: install bootstrap ## install, create state, migrate, load the demo data, train + promote
 	@echo
 	@echo "spendlens is ready. State: $(SPENDLENS_STATE_DIR)"
 	@echo "Try:  $(BIN)/spendlens transactions list --limit 10"
+	@echo "      $(BIN)/spendlens categorize my.csv --model spendlens-default-default@champion --out out.csv"
 
 install: $(STAMP)
 
@@ -36,6 +40,9 @@ bootstrap: install
 	$(BIN)/spendlens init
 	$(BIN)/spendlens rules import --starter
 	$(BIN)/spendlens demo
+	@# Cold start: the default model, trained on the generated demo labels, promoted through
+	@# the gate (the first champion has nothing to beat). Skipped when a champion exists.
+	$(BIN)/spendlens train --if-no-champion --promote
 
 test: install lint typecheck unit
 

@@ -7,12 +7,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import ingest, normalize, rules
+from benchmarks import capitalone, ingest, normalize, rules
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ingest": ingest.run,
     "normalize": normalize.run,
     "rules": rules.run,
+    "training": training.run,
+    "capitalone": capitalone.run,
 }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.models import CommandInfo
 
 from spendlens.settings import Settings
 
@@ -561,6 +562,8 @@ def tenants(ctx: typer.Context) -> None:
 
 
 PLUGIN_GROUP = "spendlens.cli"
+# Typer apps whose commands join the top level (`spendlens train`), not a group of their own.
+COMMANDS_GROUP = "spendlens.cli.commands"
 
 
 def build_app() -> typer.Typer:
@@ -575,7 +578,22 @@ def build_app() -> typer.Typer:
     for entry in entry_points(group=PLUGIN_GROUP):
         if entry.name not in known:
             app.add_typer(entry.load(), name=entry.name)
+    commands = {_command_name(command) for command in app.registered_commands}
+    for entry in entry_points(group=COMMANDS_GROUP):
+        plugin: typer.Typer = entry.load()
+        for command in plugin.registered_commands:
+            if _command_name(command) not in commands:
+                app.registered_commands.append(command)
+                commands.add(_command_name(command))
     return app
+
+
+def _command_name(command: CommandInfo) -> str:
+    """The name Typer shows for a command (its function's name unless one was given)."""
+    if command.name:
+        return command.name
+    callback = command.callback
+    return callback.__name__.replace("_", "-") if callback else ""
 
 
 def run() -> None:

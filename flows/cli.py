@@ -1,0 +1,63 @@
+"""`spendlens flows list | run NAME [--param k=v]`: run a Prefect flow from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from spendlens.cli import console, settings_of, user_errors
+
+app = typer.Typer(help="Prefect flows: build_features, train, promote.", no_args_is_help=True)
+
+
+def prefect_environment(state_dir: Path) -> None:
+    """Keep Prefect's home, database and UI files in the state dir unless configured."""
+    os.environ.setdefault("PREFECT_HOME", str(state_dir / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_UI_STATIC_DIRECTORY", str(state_dir / "prefect" / "ui"))
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """`k=v` pairs; values are JSON when they parse as JSON (true, 3), else strings."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+@app.command("list")
+def list_flows() -> None:
+    """The flows and their parameters."""
+    from flows.training import FLOWS  # noqa: PLC0415
+
+    for name, flow in FLOWS.items():
+        console.print(f"{name:<16} {flow.description or ''}", markup=False)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Flow name (see `spendlens flows list`).")],
+    param: Annotated[list[str] | None, typer.Option(help="Flow parameter key=value.")] = None,
+) -> None:
+    """Run one flow now, in this process (visible in the dashboard when PREFECT_API_URL is set)."""
+    settings = settings_of(ctx)
+    params = parse_params(param or [])
+    prefect_environment(settings.ensure_state_dir())
+    from flows.training import FLOWS  # noqa: PLC0415
+
+    if name not in FLOWS:
+        raise typer.BadParameter(f"unknown flow {name!r}; flows: {', '.join(FLOWS)}")
+    with user_errors(TypeError):
+        result = FLOWS[name](**params)
+    console.print_json(json.dumps(result, default=str))
