@@ -5,20 +5,23 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
 
 1. compile (once): every enabled rule gets a rank position and its conditions become checker
    functions. An `all` rule puts ONE selective condition (its anchor) into an index; an `any`
-   rule puts every condition into one. Indexes: a dict per (field, case folding) for text
-   `equals`; one Aho-Corasick automaton per (field, case folding) for `contains`, `starts_with`
-   and `ends_with`; one RE2 set per (field, case folding) for regexes; one batched rapidfuzz
-   call per (field, case folding) for fuzzy values; dicts for MCC codes, accounts, currencies,
-   directions and date parts; a sorted list for MCC ranges. Rules with nothing indexable
-   (amount-only, or `any` with an amount condition) are "always candidates".
+   rule puts every indexable condition into one, each as a hit of its own. Indexes: a dict
+   per (field, case folding) for text `equals`; one Aho-Corasick automaton per (field, case
+   folding) for `contains`, `starts_with` and `ends_with`; one RE2 set per (field, case
+   folding) for regexes; one batched rapidfuzz call per (field, case folding) for fuzzy
+   values; dicts for MCC codes, accounts, currencies and directions; one lookup per distinct
+   date for all date parts; a sorted list for MCC ranges. Amount conditions have no exact
+   index: an `all` rule with nothing else and an `any` rule's amount conditions are "always
+   candidates".
 2. candidates: probe each index once with the transaction; every hit is exact (the condition
-   really holds), so it names a candidate rule. Text probes are cached per distinct text
-   (merchants repeat a lot), bounded to `_CACHE_SIZE` texts per index.
-3. verify: an `all` candidate checks its other conditions, an `any` candidate checks all of
-   them (its `fired` list needs every condition that held).
-4. rank: rule numbers are rank positions (highest priority, then confidence, then
-   specificity, then id), so sorted matches put the winner first. Equal match lists share one
-   cached, immutable `Evaluation` (and `all` rules one prebuilt `RuleMatch`).
+   really holds) and the indexes are complete (no hit: the condition fails). Text probes are
+   cached per distinct text (merchants repeat a lot), bounded to `_CACHE_SIZE` texts per index.
+3. verify: an `all` rule's hit checks its other conditions; the hits of an `any` rule's
+   indexed conditions need no check (they held), its always-candidate amounts are checked.
+4. rank: hits are numbered in rank order (highest priority, then confidence, then
+   specificity, then id; an `any` rule's conditions in order), so the sorted hits list the
+   winner first and an `any` rule's `fired` conditions. Equal hit sets share one cached,
+   immutable `Evaluation` (and `all` rules one prebuilt `RuleMatch`).
 
 Fuzzy matching uses `rapidfuzz.fuzz.token_set_ratio`, not `partial_ratio`: descriptor noise is
 mostly extra whole tokens (processor prefixes, store numbers, cities) which token_set_ratio
@@ -33,10 +36,11 @@ import bisect
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from operator import attrgetter, itemgetter
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -320,32 +324,33 @@ class _TextIndex:
         self.equals: dict[str, list[int]] = defaultdict(list)
         self._literals: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._patterns: list[str] = []
-        self._pattern_rules: list[list[int]] = []
+        self._pattern_hits: list[list[int]] = []
         self._pattern_ids: dict[str, int] = {}
         self._fuzzy_values: list[str] = []
-        self._fuzzy_rules: list[tuple[float, int]] = []  # (threshold, rule) per fuzzy value
+        self._fuzzy_hits: list[tuple[float, int]] = []  # (threshold, hit) per fuzzy value
         self._fuzzy_cutoff = 100.0
         self.automaton: Any = None
         self.regexes: Any = None
+        self._match_set: Any = None
         self.cache: dict[str, tuple[int, ...]] = {}
 
-    def add(self, cond: TextCondition, rule: int) -> None:
-        """Index one text condition of rule number `rule`."""
+    def add(self, cond: TextCondition, hit: int) -> None:
+        """Index one text condition, to return `hit` when it holds."""
         value = cond.value if self.case_sensitive else cond.value.lower()
         if cond.op == "fuzzy":
             self._fuzzy_values.append(value)
-            self._fuzzy_rules.append((cond.threshold, rule))
+            self._fuzzy_hits.append((cond.threshold, hit))
             self._fuzzy_cutoff = min(self._fuzzy_cutoff, cond.threshold)
         elif cond.op == "equals":
-            self.equals[value].append(rule)
+            self.equals[value].append(hit)
         elif cond.op == "regex":
             number = self._pattern_ids.setdefault(cond.value, len(self._patterns))
             if number == len(self._patterns):
                 self._patterns.append(cond.value)
-                self._pattern_rules.append([])
-            self._pattern_rules[number].append(rule)
+                self._pattern_hits.append([])
+            self._pattern_hits[number].append(hit)
         else:
-            self._literals[value][cond.op].append(rule)
+            self._literals[value][cond.op].append(hit)
 
     def build(self) -> None:
         """Build the automaton and the RE2 set once every condition is added."""
@@ -364,9 +369,12 @@ class _TextIndex:
             for pattern in self._patterns:
                 self.regexes.Add(pattern)
             self.regexes.Compile()
+            # The wrapper's Match re-checks the type and wraps the result on every call; on
+            # the hot path the C set is called directly with UTF-8 bytes (what Match does).
+            self._match_set = self.regexes._set.Match
 
     def hits(self, raw: str) -> tuple[int, ...]:
-        """Rules with an indexed condition that holds on this text (memoized per text)."""
+        """Hits of the indexed conditions that hold on this text (memoized per text)."""
         found = self.cache.get(raw)
         if found is None:
             if len(self.cache) >= _CACHE_SIZE:  # bounded: merchants repeat, descriptions less
@@ -381,15 +389,16 @@ class _TextIndex:
         if self.automaton is not None:
             last = len(text) - 1
             for end, (length, contains, starts_with, ends_with) in self.automaton.iter(text):
-                out.update(contains)
+                if contains:
+                    out.update(contains)
                 if starts_with and end + 1 == length:  # the hit begins at 0
                     out.update(starts_with)
                 if ends_with and end == last:
                     out.update(ends_with)
-        if self.regexes is not None:
+        if self._match_set is not None:
             # RE2 folds case itself (the set's options), so it gets the raw text.
-            for number in self.regexes.Match(raw) or ():  # None when nothing matched
-                out.update(self._pattern_rules[number])
+            for number in self._match_set(raw.encode()):
+                out.update(self._pattern_hits[number])
         if self._fuzzy_values:
             # One C call scores every fuzzy value; token_set_ratio is symmetric, so scoring
             # the text against the values equals the rule's token_set_ratio(value, text).
@@ -400,9 +409,9 @@ class _TextIndex:
                 score_cutoff=self._fuzzy_cutoff,
                 limit=None,
             ):
-                threshold, rule = self._fuzzy_rules[i]
+                threshold, hit = self._fuzzy_hits[i]
                 if score >= threshold:
-                    out.add(rule)
+                    out.add(hit)
         return tuple(out)
 
 
@@ -413,15 +422,15 @@ class _MccIndex:
         self.codes: dict[str, list[int]] = defaultdict(list)
         self.ranges: list[tuple[str, str, int]] = []
         self._lows: list[str] = []
-        self._cache: dict[str, tuple[int, ...]] = {}
+        self.cache: dict[str, tuple[int, ...]] = {}
 
-    def add(self, cond: MccCondition, rule: int) -> None:
-        """Index one MCC condition of rule number `rule`."""
+    def add(self, cond: MccCondition, hit: int) -> None:
+        """Index one MCC condition, to return `hit` when it holds."""
         if cond.op == "range" and cond.low is not None and cond.high is not None:
-            self.ranges.append((cond.low, cond.high, rule))
+            self.ranges.append((cond.low, cond.high, hit))
         else:
             for code in cond.values:
-                self.codes[code].append(rule)
+                self.codes[code].append(hit)
 
     def build(self) -> None:
         """Sort the ranges by their low end for bisection."""
@@ -433,24 +442,22 @@ class _MccIndex:
         return bool(self.codes or self.ranges)
 
     def lookup(self, mcc: str) -> tuple[int, ...]:
-        """Rules with an MCC condition that holds for `mcc` (at most 10,000 codes: memoized)."""
-        found = self._cache.get(mcc)
+        """Hits of the MCC conditions that hold for `mcc` (at most 10,000 codes: memoized)."""
+        found = self.cache.get(mcc)
         if found is None:
             started = bisect.bisect_right(self._lows, mcc)  # ranges with low <= mcc
-            in_ranges = [rule for _, high, rule in self.ranges[:started] if mcc <= high]
-            found = self._cache[mcc] = (*self.codes.get(mcc, ()), *in_ranges)
+            in_ranges = [hit for _, high, hit in self.ranges[:started] if mcc <= high]
+            found = self.cache[mcc] = (*self.codes.get(mcc, ()), *in_ranges)
         return found
 
 
 _KeyOf = Callable[[RuleInput], Any]
 
 # What a transaction is looked up by in each discrete index (accounts: by name and by tail).
+# Date parts are not here: all of them are looked up once per distinct date (`_date_hits`).
 _DISCRETE_KEYS: dict[str, tuple[_KeyOf, ...]] = {
     "direction": (attrgetter("direction"),),
     "currency": (lambda t: t.currency.upper(),),
-    "day_of_week": (lambda t: t.date.weekday(),),
-    "day_of_month": (attrgetter("date.day"),),
-    "month": (attrgetter("date.month"),),
     "account": (attrgetter("account"), attrgetter("account_tail")),
 }
 
@@ -459,15 +466,12 @@ _DISCRETE_KEYS: dict[str, tuple[_KeyOf, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Compiled:
-    """One enabled rule, ready to verify: `checks` are (description, checker) per condition."""
+class _AnyRule:
+    """An `any` rule, ready to rank: `described` is the text of each condition, in order."""
 
     rule: Rule
-    match_all: bool
-    checks: tuple[tuple[str, _Check], ...]
-    verify: _Check | None  # `all` rules: every check but the anchor's (it already held), or None
-    all_fired: RuleMatch  # the match of an `all` rule, built once: its `fired` never varies
-    any_fired: dict[tuple[str, ...], RuleMatch]  # the matches of an `any` rule, built once each
+    described: tuple[str, ...]
+    matches: dict[tuple[int, ...], RuleMatch]  # its match per positions that held, built once
 
 
 class CompiledRules:
@@ -475,100 +479,127 @@ class CompiledRules:
 
     def __init__(self) -> None:
         """Empty set; use `compile`."""
-        self._rules: list[_Compiled] = []
+        self._count = 0
+        # Hits are what the indexes return: rule number * `_stride` for an `all` rule, plus
+        # the condition's position for each condition of an `any` rule. Sorted hits are in
+        # rank order, then condition order.
+        self._stride = 1
+        self._all_matches: dict[int, RuleMatch] = {}  # per `all` rule hit: its match, prebuilt
+        self._any: dict[int, _AnyRule] = {}  # by rule number
+        self._any_hits: frozenset[int] = frozenset()
+        self._verify: dict[int, _Check] = {}  # hits that still need a check to hold
+        self._unsure: frozenset[int] = frozenset()  # the keys of `_verify`, for set operations
         self._always: tuple[int, ...] = ()
-        self._outright: frozenset[int] = frozenset()  # `all` rules with nothing left to verify
         self._text: list[_TextIndex] = []
         self._mcc = _MccIndex()
+        self._has_mcc = False  # a plain bool: `_MccIndex.__bool__` would be a call per transaction
+        self._date_parts: list[tuple[Callable[[dt.date], int], dict[int, list[int]]]] = []
+        self._date_cache: dict[dt.date, tuple[int, ...]] = {}
         self._discrete: list[tuple[dict[Any, list[int]], _KeyOf]] = []
-        self._evaluations: dict[tuple[Any, ...], Evaluation] = {}
+        self._evaluations: dict[frozenset[int], Evaluation] = {}
 
     @classmethod
     def compile(cls, rules: Iterable[Rule]) -> CompiledRules:
         """Index every enabled rule (disabled ones are dropped).
 
-        Rule numbers are rank positions, so sorting candidates by number ranks them.
+        Rule numbers are rank positions, so sorting hits ranks them.
         """
         self = cls()
         enabled = [r for r in rules if r.enabled]
         # Python's sort is stable: duplicate ids (not expected) keep their input order.
         enabled.sort(key=lambda r: rank_key(_template(r, ()), len(r.conditions)))
+        self._count = len(enabled)
+        stride = self._stride = max(
+            (len(r.conditions) for r in enabled if r.match == "any"), default=1
+        )
         text: dict[tuple[str, bool], _TextIndex] = {}
         discrete: dict[str, dict[Any, list[int]]] = defaultdict(lambda: defaultdict(list))
         always: list[int] = []
+
+        def index(cond: Condition, hit: int) -> None:
+            cls._index(cond, hit, text, self._mcc, discrete)
+
         for number, rule in enumerate(enabled):
-            checks = tuple((describe(c), _check(c)) for c in rule.conditions)
-            match_all = rule.match == "all"
-            if match_all:
+            conditions = rule.conditions
+            described = tuple(map(describe, conditions))
+            hit = number * stride
+            if rule.match == "all":
+                self._all_matches[hit] = _template(rule, described)
                 anchor = _anchor(rule)
-                indexed = [] if anchor is None else [anchor]
-            elif any(_index_kind(c) is None for c in rule.conditions):
-                indexed = []  # an unindexable condition alone can make an `any` rule match
-            else:
-                indexed = list(range(len(rule.conditions)))
-            if not indexed:
-                always.append(number)
-            for position in indexed:
-                cls._index(rule.conditions[position], number, text, self._mcc, discrete)
-            self._rules.append(
-                _Compiled(
-                    rule=rule,
-                    match_all=match_all,
-                    checks=checks,
-                    verify=_all_of([c for i, (_, c) in enumerate(checks) if i not in indexed]),
-                    all_fired=_template(rule, tuple(d for d, _ in checks)),
-                    any_fired={},
-                )
-            )
-        for index in text.values():
-            index.build()
+                if anchor is None:
+                    always.append(hit)
+                else:
+                    index(conditions[anchor], hit)
+                rest = _all_of([_check(c) for i, c in enumerate(conditions) if i != anchor])
+                if rest is not None:
+                    self._verify[hit] = rest
+                continue
+            # Each condition is a hit of its own, and index hits are exact and complete, so
+            # the hits left after verifying are exactly the conditions that held: an `any`
+            # rule's `fired` needs no re-check of its indexed conditions.
+            self._any[number] = _AnyRule(rule, described, {})
+            for part, cond in enumerate(conditions, start=hit):
+                if _index_kind(cond) is None:  # an amount: checked on every transaction
+                    always.append(part)
+                    self._verify[part] = _check(cond)
+                else:
+                    index(cond, part)
+        for text_index in text.values():
+            text_index.build()
         self._mcc.build()
+        self._has_mcc = bool(self._mcc)
         self._text = list(text.values())
+        for date_part, part_of in _DATE_PARTS.items():
+            if date_part in discrete:  # looked up per date, not per transaction
+                self._date_parts.append((part_of, dict(discrete.pop(date_part))))
         self._discrete = [
             (dict(by_value), key_of)
             for kind, by_value in discrete.items()
             for key_of in _DISCRETE_KEYS[kind]
         ]
         self._always = tuple(always)
-        self._outright = frozenset(
-            n for n, c in enumerate(self._rules) if c.match_all and c.verify is None
+        self._unsure = frozenset(self._verify)
+        self._any_hits = frozenset(
+            hit
+            for number, any_rule in self._any.items()
+            for hit in range(number * stride, number * stride + len(any_rule.described))
         )
         return self
 
     @staticmethod
     def _index(
         cond: Condition,
-        rule: int,
+        hit: int,
         text: dict[tuple[str, bool], _TextIndex],
         mcc: _MccIndex,
         discrete: dict[str, dict[Any, list[int]]],
     ) -> None:
-        """Put one condition of rule number `rule` into the index of its kind."""
+        """Put one condition into the index of its kind, to return `hit` when it holds."""
         match cond:
             case TextCondition(field=field, case_sensitive=case_sensitive):
                 key = (field, case_sensitive)
                 if key not in text:
                     text[key] = _TextIndex(field, case_sensitive)
-                text[key].add(cond, rule)
+                text[key].add(cond, hit)
             case MccCondition():
-                mcc.add(cond, rule)
+                mcc.add(cond, hit)
             case DateCondition(part=part, values=days):
                 for day in days:
-                    discrete[part][day].append(rule)
+                    discrete[part][day].append(hit)
             case DirectionCondition(value=direction):
-                discrete["direction"][direction].append(rule)
+                discrete["direction"][direction].append(hit)
             case CurrencyCondition(values=values) | AccountCondition(values=values):
                 for value in values:
-                    discrete[cond.kind][value].append(rule)
-            case _:  # pragma: no cover - _index_kind keeps amounts and fuzzy out
+                    discrete[cond.kind][value].append(hit)
+            case _:  # pragma: no cover - _index_kind keeps amounts out
                 raise TypeError(f"not indexable: {cond!r}")
 
     def __len__(self) -> int:
         """Number of enabled rules."""
-        return len(self._rules)
+        return self._count
 
     def _candidates(self, txn: RuleInput) -> set[int]:
-        """Step 2: numbers of the rules worth verifying (an index hit, or always candidates)."""
+        """Step 2: the hits worth verifying (from an index, or always candidates)."""
         found = set(self._always)
         update = found.update
         for index in self._text:
@@ -577,60 +608,75 @@ class CompiledRules:
                 hits = index.cache.get(raw)  # inlined `index.hits`: this is the hot path
                 update(index.hits(raw) if hits is None else hits)
         mcc = txn.mcc
-        if mcc is not None and self._mcc:
-            update(self._mcc.lookup(mcc))
+        if mcc is not None and self._has_mcc:
+            hits = self._mcc.cache.get(mcc)
+            update(self._mcc.lookup(mcc) if hits is None else hits)
+        if self._date_parts:
+            hits = self._date_cache.get(txn.date)
+            update(self._date_hits(txn.date) if hits is None else hits)
         for by_value, key_of in self._discrete:
             found_here = by_value.get(key_of(txn))
             if found_here:
                 update(found_here)
         return found
 
+    def _date_hits(self, date: dt.date) -> tuple[int, ...]:
+        """Hits of every date-part condition on `date` (memoized: dates repeat a lot)."""
+        if len(self._date_cache) >= _CACHE_SIZE:
+            self._date_cache.clear()
+        found = self._date_cache[date] = tuple(
+            hit for part_of, by_value in self._date_parts for hit in by_value.get(part_of(date), ())
+        )
+        return found
+
     def evaluate(self, txn: RuleInput) -> Evaluation:
         """Every enabled rule that matches `txn`, ranked; the first is the winner."""
         found = self._candidates(txn)
+        unsure = found & self._unsure
+        if unsure:  # step 3: verify what the indexes did not settle
+            verify = self._verify
+            for hit in unsure:
+                if not verify[hit](txn):
+                    found.discard(hit)
         if not found:
             return _NO_MATCH
-        matched = found & self._outright  # `all` rules whose anchor was their only condition
-        fired_any: list[tuple[int, tuple[str, ...]]] = []
-        rules = self._rules
-        for number in found - matched:  # step 3: verify the others
-            compiled = rules[number]
-            if compiled.match_all:
-                if compiled.verify is None or compiled.verify(txn):
-                    matched.add(number)
-            else:
-                fired = tuple(text for text, check in compiled.checks if check(txn))
-                if fired:
-                    fired_any.append((number, fired))
-        if not matched and not fired_any:
-            return _NO_MATCH
-        # Equal match lists share one immutable Evaluation: transactions of a merchant repeat.
-        key = (*sorted(matched), *sorted(fired_any)) if fired_any else tuple(sorted(matched))
+        # Equal hit sets share one immutable Evaluation: transactions of a merchant repeat.
+        key = frozenset(found)
         evaluation = self._evaluations.get(key)
         if evaluation is None:
             if len(self._evaluations) >= _CACHE_SIZE:
                 self._evaluations.clear()
-            evaluation = self._evaluations[key] = self._evaluation(matched, fired_any)
+            evaluation = self._evaluations[key] = self._evaluation(key)
         return evaluation
 
-    def _evaluation(
-        self, matched: set[int], fired_any: list[tuple[int, tuple[str, ...]]]
-    ) -> Evaluation:
-        """Step 4: the Evaluation of these matches, ranked (numbers are rank positions)."""
-        ranked: list[tuple[int, tuple[str, ...] | None]] = [(n, None) for n in matched]
-        ranked.extend(fired_any)
-        ranked.sort(key=itemgetter(0))
-        matches: list[RuleMatch] = []
-        for number, fired in ranked:
-            compiled = self._rules[number]
-            if fired is None:
-                matches.append(compiled.all_fired)
-                continue
-            match = compiled.any_fired.get(fired)
+    def _evaluation(self, hits: frozenset[int]) -> Evaluation:
+        """Step 4: the Evaluation of these verified hits, ranked (sorted hits are ranked)."""
+        ranked = sorted(hits)
+        if self._any_hits.isdisjoint(hits):  # only `all` rules: one hit each, match prebuilt
+            matches = tuple(map(self._all_matches.__getitem__, ranked))
+        else:
+            matches = tuple(self._ranked_matches(ranked))
+        return Evaluation(winner=matches[0], matches=matches)
+
+    def _ranked_matches(self, ranked: list[int]) -> Iterator[RuleMatch]:
+        """The matches of these sorted hits: an `any` rule's hits make one match."""
+        stride = self._stride
+        for number, owned in groupby(ranked, lambda hit: hit // stride):
+            hits = list(owned)
+            match = self._all_matches.get(hits[0])
             if match is None:
-                match = compiled.any_fired[fired] = _template(compiled.rule, fired)
-            matches.append(match)
-        return Evaluation(winner=matches[0], matches=tuple(matches))
+                positions = tuple(hit - number * stride for hit in hits)
+                match = self._any_match(number, positions)
+            yield match
+
+    def _any_match(self, number: int, positions: tuple[int, ...]) -> RuleMatch:
+        """The match of `any` rule `number` when the conditions at `positions` held."""
+        any_rule = self._any[number]
+        match = any_rule.matches.get(positions)
+        if match is None:
+            fired = tuple(any_rule.described[p] for p in positions)
+            match = any_rule.matches[positions] = _template(any_rule.rule, fired)
+        return match
 
     def evaluate_many(self, txns: Iterable[RuleInput]) -> list[Evaluation]:
         """`evaluate` for each transaction, in order."""
