@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import capitalone, ingest, normalize, rules
+from benchmarks import capitalone, ingest, normalize, rules, training
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ingest": ingest.run,
