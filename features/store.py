@@ -110,8 +110,14 @@ def build_features(
     taxonomy: str,
     *,
     store: FeatureStore | None = None,
+    materialize: bool = True,
 ) -> FeatureBuild:
-    """Compute a tenant+taxonomy's snapshots, write them offline, apply and materialize online."""
+    """Compute a tenant+taxonomy's snapshots, write them offline, apply and materialize online.
+
+    Args:
+        materialize: also load the newest values into the online store (serving reads them);
+            training alone needs only the offline store, so it may do this later.
+    """
     frames = {
         MERCHANT_VIEW: merchant_features(txns, labels, tenant, taxonomy),
         ACCOUNT_MERCHANT_VIEW: account_merchant_features(txns, labels, tenant, taxonomy),
@@ -133,9 +139,8 @@ def build_features(
     store = store or open_store(settings)
     store.apply(definitions(settings.feature_offline_store, locations).objects())
     window = _window(frames.values())
-    if window is not None:
-        with _feast_chatter_to_stderr():
-            store.materialize(start_date=window[0], end_date=window[1])
+    if window is not None and materialize:
+        materialize_online(settings, window, store=store)
     return FeatureBuild(
         tenant=tenant,
         taxonomy=taxonomy,
@@ -143,6 +148,15 @@ def build_features(
         locations=locations,
         materialized=window,
     )
+
+
+def materialize_online(
+    settings: Settings, window: tuple[datetime, datetime], *, store: FeatureStore | None = None
+) -> None:
+    """Load the newest feature values of the window into the online store."""
+    store = store or open_store(settings)
+    with _feast_chatter_to_stderr():
+        store.materialize(start_date=window[0], end_date=window[1])
 
 
 def historical_features(

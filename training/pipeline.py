@@ -123,13 +123,20 @@ def train(
     source: str = "db",
     candidates: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    materialize: bool = True,
 ) -> TrainResult:
     """Features -> candidates -> MLflow runs -> the best registered as `challenger`.
+
+    With `materialize`, the features also go to the online store at the end, for serving.
 
     Raises:
         TrainingDataError: too few labeled rows, classes or merchants to train and evaluate.
     """
-    from features.store import build_features, historical_features  # noqa: PLC0415
+    from features.store import (  # noqa: PLC0415
+        build_features,
+        historical_features,
+        materialize_online,
+    )
     from training import registry, tracking  # noqa: PLC0415
     from training.candidates import CANDIDATES, fit_candidate  # noqa: PLC0415
     from training.prior import load_or_fit_prior  # noqa: PLC0415
@@ -140,7 +147,9 @@ def train(
 
     started = time.perf_counter()
     progress(f"building features for {len(frames.txns):,} transactions")
-    build_features(settings, frames.txns, frames.labels, tenant, taxonomy)
+    built = build_features(
+        settings, frames.txns, frames.labels, tenant, taxonomy, materialize=False
+    )
     features = historical_features(settings, entity_rows(labeled), tenant, taxonomy)
     timings["features_s"] = time.perf_counter() - started
 
@@ -200,6 +209,12 @@ def train(
     client = tracking.tracking_client(settings)
     version = registry.register_challenger(client, name, best.run_id)
     timings["register_s"] = time.perf_counter() - started
+    if materialize and built.materialized is not None:
+        # Serving reads the online store; training itself only needed the offline one.
+        progress("materializing features into the online store")
+        started = time.perf_counter()
+        materialize_online(settings, built.materialized)
+        timings["materialize_online_s"] = time.perf_counter() - started
     return TrainResult(
         tenant=tenant,
         taxonomy=taxonomy,

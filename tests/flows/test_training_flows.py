@@ -12,7 +12,7 @@ from spendlens.settings import Settings
 from spendlens.storage.db import engine_from_settings, migrate, session_factory
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def prefect_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A state dir with a tenant's labeled statement, and a throwaway Prefect API."""
     root = tmp_path_factory.mktemp("flows")
@@ -41,7 +41,9 @@ def prefect_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     patch.undo()
 
 
-def test_build_train_and_promote_flows_produce_a_champion(prefect_state: Settings) -> None:
+def test_build_train_and_promote_flows_produce_a_champion_and_refuse_a_missing_model(
+    prefect_state: Settings,
+) -> None:
     from flows.training import build_features_flow, promote_flow, train_flow  # noqa: PLC0415
     from training.registry import alias_version, model_name  # noqa: PLC0415
 
@@ -59,9 +61,7 @@ def test_build_train_and_promote_flows_produce_a_champion(prefect_state: Setting
     assert alias_version(prefect_state, name, "champion") == "1"
     assert alias_version(prefect_state, name, "challenger") is None
 
-
-def test_promote_flow_without_a_model_fails_clearly(prefect_state: Settings) -> None:
-    from flows.training import promote_flow  # noqa: PLC0415
+    # A user's mistake fails the flow with its message at once (no retries).
     from training.registry import RegistryError  # noqa: PLC0415
 
     with pytest.raises(RegistryError, match="does not exist"):

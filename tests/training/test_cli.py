@@ -1,8 +1,9 @@
 """`spendlens train | evaluate | promote | rollback | categorize`, as a user runs them.
 
-One module-scoped state dir carries a tenant through the whole story (its own labeled CSV in
-its own taxonomy -> challenger -> champion -> a second challenger -> rollback), because each
-training run costs seconds; the steps are separate tests in order.
+One state dir carries a tenant through the whole story (its own labeled CSV in its own
+taxonomy -> challenger -> champion -> evaluate -> categorize -> a second challenger -> rollback)
+in one test: the steps depend on each other, and pytest-xdist may spread separate tests over
+workers. Each step is a function named after what it proves.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _write_tenant_csv(path: Path, rows: int, seed: int) -> list[str]:
     return labels
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CliRunner, Path]]:
     """A runner whose environment points at one private state dir for the whole module."""
     root = tmp_path_factory.mktemp("cli-story")
@@ -90,7 +91,7 @@ def _aliases(root: Path) -> dict[str, str]:
     return {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()}
 
 
-def test_training_on_a_tenant_file_registers_a_challenger_in_its_own_taxonomy(
+def training_on_a_tenant_file_registers_a_challenger_in_its_own_taxonomy(
     story: tuple[CliRunner, Path],
 ) -> None:
     runner, root = story
@@ -117,7 +118,7 @@ def test_training_on_a_tenant_file_registers_a_challenger_in_its_own_taxonomy(
     assert _aliases(root) == {"challenger": "1"}
 
 
-def test_the_first_challenger_is_promoted_and_predicts_the_tenants_labels(
+def the_first_challenger_is_promoted_and_predicts_the_tenants_labels(
     story: tuple[CliRunner, Path],
 ) -> None:
     runner, root = story
@@ -131,7 +132,7 @@ def test_the_first_challenger_is_promoted_and_predicts_the_tenants_labels(
     assert loaded.taxonomy == "acme_export"
 
 
-def test_evaluate_scores_a_model_on_another_labeled_file(story: tuple[CliRunner, Path]) -> None:
+def evaluate_scores_a_model_on_another_labeled_file(story: tuple[CliRunner, Path]) -> None:
     runner, root = story
     out = _run(
         runner,
@@ -157,7 +158,7 @@ def test_evaluate_scores_a_model_on_another_labeled_file(story: tuple[CliRunner,
     assert value > 0.7, out
 
 
-def test_categorize_keeps_every_input_column_and_adds_the_decision(
+def categorize_keeps_every_input_column_and_adds_the_decision(
     story: tuple[CliRunner, Path],
 ) -> None:
     runner, root = story
@@ -191,7 +192,7 @@ def test_categorize_keeps_every_input_column_and_adds_the_decision(
     assert (result["category"] == result["Bucket"]).mean() > 0.7
 
 
-def test_a_second_challenger_faces_the_gate_and_rollback_restores_the_first(
+def a_second_challenger_faces_the_gate_and_rollback_restores_the_first(
     story: tuple[CliRunner, Path],
 ) -> None:
     runner, root = story
@@ -204,6 +205,16 @@ def test_a_second_challenger_faces_the_gate_and_rollback_restores_the_first(
     assert _aliases(root)["champion"] == "1"
     refused = _run(runner, "rollback", MODEL, code=2)
     assert "error" in refused
+
+
+def test_a_tenant_story_from_its_own_labeled_file_to_rollback(
+    story: tuple[CliRunner, Path],
+) -> None:
+    training_on_a_tenant_file_registers_a_challenger_in_its_own_taxonomy(story)
+    the_first_challenger_is_promoted_and_predicts_the_tenants_labels(story)
+    evaluate_scores_a_model_on_another_labeled_file(story)
+    categorize_keeps_every_input_column_and_adds_the_decision(story)
+    a_second_challenger_faces_the_gate_and_rollback_restores_the_first(story)
 
 
 def test_training_errors_are_one_clear_line(story: tuple[CliRunner, Path]) -> None:
