@@ -30,8 +30,12 @@ MODEL_SPEC_HELP = "Registered model and alias or version: NAME@champion, NAME@ch
 def quiet_libraries() -> None:
     """Keep third-party chatter off a user's terminal (MLflow info lines, deprecations)."""
     import logging  # noqa: PLC0415
+    import os  # noqa: PLC0415
     import warnings  # noqa: PLC0415
 
+    # MLflow configures its logger from these when it is imported (later, lazily).
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     # MLflow's own SQLAlchemy usage and scikit-learn internals warn about their futures.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
