@@ -224,3 +224,23 @@ def test_training_errors_are_one_clear_line(story: tuple[CliRunner, Path]) -> No
     missing = _run(runner, "promote", "spendlens-nobody-default", code=2)
     assert "does not exist" in missing
     assert "Traceback" not in out + missing
+
+
+def test_cold_start_trains_and_promotes_the_default_model_once(
+    story: tuple[CliRunner, Path],
+) -> None:
+    """What `make up` runs after the demo load: a fresh install gets a champion."""
+    runner, root = story
+    _run(runner, "init")
+    _run(runner, "demo", "--rows", "600")
+    out = _run(runner, "train", "--if-no-champion", "--promote")
+    assert "promoted to champion" in out
+    from training.registry import alias_version, load_model  # noqa: PLC0415
+
+    settings = Settings(state_dir=root / "state")
+    assert alias_version(settings, "spendlens-default-default", "champion") == "1"
+    again = _run(runner, "train", "--if-no-champion", "--promote")
+    assert "already has a champion (version 1)" in again
+    champion = load_model(settings, "spendlens-default-default@champion").model
+    default_labels = {c.label for c in load_default_taxonomy().categories}
+    assert set(champion.classes_) <= default_labels
