@@ -97,8 +97,9 @@ def capitalone_frame(path: Path) -> pd.DataFrame:
     """
     import pandas as pd  # noqa: PLC0415
 
+    from spendlens.frames import TXN_COLUMNS  # noqa: PLC0415
     from spendlens.ingest.types import Direction, RawTransaction, Source  # noqa: PLC0415
-    from training.synthetic import TXN_COLUMNS, default_normalizer  # noqa: PLC0415
+    from training.synthetic import default_normalizer  # noqa: PLC0415
 
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     raw.columns = [c.strip().lower().replace(" ", "_") for c in raw.columns]

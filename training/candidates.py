@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
+from features.transforms import FEATURE_COLUMNS
 from training.prior import PriorFeatures, PriorModel, prior_text
 
 if TYPE_CHECKING:
@@ -49,20 +50,8 @@ MODEL_INPUT_COLUMNS = (
     "mcc_description",
     "event_timestamp",
 )
-MODEL_FEATURE_COLUMNS = (
-    "m_txn_count",
-    "m_amount_median",
-    "m_amount_spread",
-    "m_weekend_share",
-    "m_recurring_share",
-    "m_credit_share",
-    "m_confirmed_count",
-    "m_confirmed_top",
-    "m_confirmed_top_share",
-    "am_confirmed_count",
-    "am_last_category",
-    "am_last_category_count",
-)
+# The feature service's columns (features/transforms.py), in its order.
+MODEL_FEATURE_COLUMNS = tuple(FEATURE_COLUMNS)
 # What a missing feature reads as: no snapshot yet for the merchant or account+merchant.
 FEATURE_DEFAULTS: dict[str, Any] = {
     "m_txn_count": 0,

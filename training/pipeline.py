@@ -19,20 +19,12 @@ import pandas as pd
 
 from spendlens.frames import Frames, training_frame
 from spendlens.settings import Settings
+from training.candidates import MODEL_INPUT_COLUMNS
 from training.evaluation import EvalReport, evaluate_predictions, split_holdout
 
 FEATURE_SERVICE = "categorizer_v1"
 # What the model sees of a transaction besides the Feast features.
-INPUT_COLUMNS: tuple[str, ...] = (
-    "description",
-    "merchant_name",
-    "amount",
-    "currency",
-    "direction",
-    "mcc",
-    "mcc_description",
-    "event_timestamp",
-)
+INPUT_COLUMNS = MODEL_INPUT_COLUMNS
 MIN_ROWS, MIN_CLASSES = 20, 2
 
 

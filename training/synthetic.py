@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from spendlens.catalog import load_merchant_catalog
+from spendlens.frames import TXN_COLUMNS
 from spendlens.generate import GeneratedTransaction, generate_transactions
 from spendlens.ingest.types import RawTransaction, Source
 from spendlens.money import currency_exponent
@@ -22,20 +23,6 @@ from spendlens.normalize.transaction import Normalizer
 if TYPE_CHECKING:
     import pandas as pd
 
-TXN_COLUMNS = (
-    "transaction_id",
-    "tenant_id",
-    "account_id",
-    "event_timestamp",
-    "description",
-    "merchant_name",
-    "merchant_id",
-    "amount",
-    "currency",
-    "direction",
-    "mcc",
-    "mcc_description",
-)
 SYNTHETIC_TENANT = "synthetic"
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from spendlens.frames import TXN_COLUMNS
 from spendlens.taxonomy import load_default_taxonomy
-from training.synthetic import TXN_COLUMNS, generated_frame
+from training.synthetic import generated_frame
 
 
 def test_generated_frame_has_the_canonical_columns_and_types() -> None:
