@@ -32,10 +32,12 @@ transactions_app = typer.Typer(help="Stored transactions.", no_args_is_help=True
 batches_app = typer.Typer(help="Ingestion batches and their rejected rows.", no_args_is_help=True)
 taxonomy_app = typer.Typer(help="Category taxonomies and crosswalks.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="Per-tenant API keys with scopes.", no_args_is_help=True)
 app.add_typer(transactions_app, name="transactions")
 app.add_typer(batches_app, name="batches")
 app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err = Console(stderr=True)
@@ -549,6 +551,87 @@ def taxonomy_crosswalk(
     console.print(f"stored crosswalk {source} -> {target} ({len(crosswalk.mapping)} labels)")
     if unmapped:
         console.print(f"[yellow]unmapped[/yellow] {', '.join(unmapped)}", markup=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="What the key is for, e.g. the calling service.")],
+    tenant: TenantOpt = None,
+    scopes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            "-s",
+            help="categorize, feedback, review or admin (admin implies all); repeat or "
+            "comma-separate. Default: categorize, feedback.",
+        ),
+    ] = None,
+) -> None:
+    """Create an API key; its plaintext is printed once and cannot be shown again."""
+    from spendlens.auth import DEFAULT_SCOPES, ApiKeyError, format_scopes  # noqa: PLC0415
+    from spendlens.storage import keys  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(ApiKeyError), sessions_for(settings)() as session:
+        plaintext, info = keys.create_key(session, tenant_id, name, scopes or DEFAULT_SCOPES)
+        session.commit()
+    console.print(
+        f"created key {info.name!r} for tenant {info.tenant_id} "
+        f"(prefix {info.prefix}, scopes {format_scopes(info.scopes)})",
+        markup=False,
+        highlight=False,
+    )
+    console.print(plaintext, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "[yellow]Store this key now: it cannot be shown again (only its hash is kept).[/yellow]"
+    )
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, tenant: TenantOpt = None) -> None:
+    """A tenant's API keys, revoked ones included (never a key or its hash)."""
+    from spendlens.auth import format_scopes  # noqa: PLC0415
+    from spendlens.storage import keys  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(), sessions_for(settings)() as session:
+        found = keys.list_keys(session, tenant_id)
+    table = Table(title=f"{tenant_id}: API keys")
+    for column in ("name", "prefix", "id", "scopes", "created", "revoked"):
+        table.add_column(column)
+    for key in found:
+        table.add_row(
+            key.name,
+            key.prefix,
+            key.id,
+            format_scopes(key.scopes),
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(metavar="ID_OR_PREFIX", help="The key's id or prefix.")],
+    tenant: TenantOpt = None,
+) -> None:
+    """Revoke one of a tenant's API keys; it stops authenticating at once."""
+    from spendlens.storage import keys  # noqa: PLC0415
+
+    settings = settings_of(ctx)
+    tenant_id = tenant_or_default(settings, tenant)
+    with user_errors(), sessions_for(settings)() as session:
+        found = keys.revoke_key(session, tenant_id, key)
+        session.commit()
+    if not found:
+        err.print(f"error: tenant {tenant_id!r} has no API key {key!r}", markup=False)
+        raise typer.Exit(2)
+    console.print(f"revoked key {key} of tenant {tenant_id}", markup=False)
 
 
 @app.command("tenants")

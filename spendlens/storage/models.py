@@ -256,3 +256,22 @@ class MerchantFlag(Base):
     ambiguous: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(String(1000), default="")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """A tenant's API key: only the SHA-256 digest of the key is stored, never the key.
+
+    `prefix` is the public part of the key that finds its row; `scopes` is comma-separated
+    (see spendlens.auth.Scope). A revoked key keeps its row, with `revoked_at` set.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
