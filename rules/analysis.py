@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
+from typing import cast
 
 from rules.engine import CompiledRules, RuleMatch
 from rules.inputs import TxnRow
@@ -339,3 +340,36 @@ def rule_report(
             for c, n in sorted(categories.items(), key=lambda item: (-item[1], item[0]))
         ),
     )
+
+
+# --- machine-readable forms (`-o json`) -----------------------------------------------------
+
+
+def _plain(value: object) -> object:
+    """Dataclasses, tuples and dates as JSON-ready values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def preview_as_dict(report: PreviewReport) -> dict[str, object]:
+    """A preview as plain data, with the totals a reader would otherwise add up."""
+    changes = [
+        {**cast("dict[str, object]", _plain(c)), "unlabeled": c.unlabeled} for c in report.changes
+    ]
+    return {
+        "total": report.total,
+        "changed": report.changed,
+        "agree": report.agree,
+        "disagree": report.disagree,
+        "changes": changes,
+    }
+
+
+def report_as_dict(report: RuleReport) -> dict[str, object]:
+    """A rule report as plain data, coverage included."""
+    return {**cast("dict[str, object]", _plain(report)), "coverage": report.coverage}

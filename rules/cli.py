@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -361,6 +361,18 @@ def _money(minor: int, currency: str, direction: str) -> str:
     return f"{sign}{from_minor(minor, currency)} {currency}"
 
 
+OutputOpt = Annotated[
+    Literal["text", "json"], typer.Option("--output", "-o", help="text for people, json for tools.")
+]
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    """One JSON document on stdout (no rich wrapping, so tools can parse it)."""
+    import json  # noqa: PLC0415
+
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
 @app.command("preview")
 def preview_rules(
     ctx: typer.Context,
@@ -374,10 +386,11 @@ def preview_rules(
     taxonomy: str = "default",
     samples: Annotated[int, typer.Option(min=0, max=50, help="Example rows per change.")] = 3,
     tenant: TenantOpt = None,
+    output: OutputOpt = "text",
 ) -> None:
     """Show how many stored transactions would change category; writes nothing."""
     from rules import store  # noqa: PLC0415
-    from rules.analysis import preview, toggle_rule, with_rules  # noqa: PLC0415
+    from rules.analysis import preview, preview_as_dict, toggle_rule, with_rules  # noqa: PLC0415
     from rules.engine import CompiledRules  # noqa: PLC0415
     from rules.inputs import load_rows  # noqa: PLC0415
     from rules.io import load_rules_yaml  # noqa: PLC0415
@@ -410,6 +423,9 @@ def preview_rules(
     report = preview(
         CompiledRules.compile(before), CompiledRules.compile(after), rows, samples=samples
     )
+    if output == "json":
+        _print_json({"tenant": tenant_id, "preview": what, **preview_as_dict(report)})
+        return
     print_ = base.console.print
     print_(f"{tenant_id}: preview of {what} (nothing is written)", markup=False)
     print_(
@@ -437,6 +453,7 @@ def report_rules(
     days: Annotated[int, typer.Option(min=1, help="Dead = no match in this many days.")] = 90,
     taxonomy: str = "default",
     tenant: TenantOpt = None,
+    output: OutputOpt = "text",
 ) -> None:
     """Conflicts, shadowed and dead rules, and coverage over stored transactions.
 
@@ -446,7 +463,7 @@ def report_rules(
     import datetime as dt  # noqa: PLC0415
 
     from rules import store  # noqa: PLC0415
-    from rules.analysis import rule_report  # noqa: PLC0415
+    from rules.analysis import report_as_dict, rule_report  # noqa: PLC0415
     from rules.engine import CompiledRules  # noqa: PLC0415
     from rules.inputs import load_rows  # noqa: PLC0415
     from spendlens.storage import taxonomies  # noqa: PLC0415
@@ -470,6 +487,9 @@ def report_rules(
     report = rule_report(
         rules, CompiledRules.compile(rules), rows, since=since, primary_of=primary_of
     )
+    if output == "json":
+        _print_json({"tenant": tenant_id, "rules": len(rules), **report_as_dict(report)})
+        return
     print_ = base.console.print
     print_(
         f"{tenant_id}: {len(rules)} enabled rules over {report.total} transactions; "

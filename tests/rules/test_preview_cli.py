@@ -198,3 +198,26 @@ def test_report_lists_conflicts_shadowed_dead_rules_and_coverage(
     assert "dead (no match since 2024-10-07): 1" in output  # 30 days before the newest row
     assert "travel (TRAVEL_FLIGHTS)" in output
     assert "FOOD_AND_DRINK: 4 (80.0%)" in output
+
+
+def test_preview_and_report_print_json_that_tools_can_read(
+    runner: CliRunner, loaded: Path
+) -> None:
+    import json  # noqa: PLC0415
+
+    preview = json.loads(
+        _ok(runner, "rules", "preview", "--rule-file", str(loaded), "-t", "a", "-o", "json")
+    )
+    assert (preview["total"], preview["changed"]) == (5, 3)
+    assert (preview["agree"], preview["disagree"]) == (1, 1)
+    (change,) = preview["changes"]
+    assert change["before"] == "(none)"
+    assert change["after"] == "FOOD_AND_DRINK_COFFEE"
+    assert change["unlabeled"] == 1
+    assert all("4111" not in s["description"] for s in change["samples"])
+    report = json.loads(_ok(runner, "rules", "report", "-t", "a", "-o", "json"))
+    assert report["rules"] == 1
+    assert (report["total"], report["matched"]) == (5, 1)
+    assert report["coverage"] == pytest.approx(0.2)
+    assert report["dead"] == []
+    assert report["since"] < "2024-11-06"
