@@ -200,9 +200,7 @@ def test_report_lists_conflicts_shadowed_dead_rules_and_coverage(
     assert "FOOD_AND_DRINK: 4 (80.0%)" in output
 
 
-def test_preview_and_report_print_json_that_tools_can_read(
-    runner: CliRunner, loaded: Path
-) -> None:
+def test_preview_and_report_print_json_that_tools_can_read(runner: CliRunner, loaded: Path) -> None:
     import json  # noqa: PLC0415
 
     preview = json.loads(

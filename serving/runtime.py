@@ -1,0 +1,364 @@
+"""The online categorizer: normalize (PII masked) -> rules -> model -> routing.
+
+Everything it uses is injectable (model, compiled rules, feature reader, taxonomy, health
+checks), so tests run with small fakes; `Categorizer.from_settings` wires the real ones:
+the tenant's champion from the MLflow registry, its enabled rules from the database and the
+Feast online store (falling back to feature defaults when the store is unavailable).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from rules.engine import CompiledRules, Evaluation, RuleInput
+from serving.routing import Route, RoutingPolicy, Source, route
+from serving.schemas import TOP_K, Alternative, CategorizeRequest, CategorizeResponse, Explanation
+from spendlens.frames import day_start, frame_of
+from spendlens.ingest.types import Direction, RawTransaction
+from spendlens.ingest.types import Source as InputSource
+from spendlens.money import from_minor
+from spendlens.normalize.transaction import NormalizedTransaction, Normalizer
+from spendlens.settings import Settings
+from spendlens.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TAXONOMY = "default"
+UNKNOWN_ACCOUNT = "unknown"
+
+# rows (tenant, taxonomy, account_id, merchant_id) -> FEATURE_COLUMNS, one row per input row
+FeatureReader = Callable[[list[dict[str, Any]]], pd.DataFrame]
+HealthCheck = Callable[[], bool]
+
+
+class Classifier(Protocol):
+    """What the categorizer needs of a model: sklearn's classes_ and predict_proba."""
+
+    classes_: Any
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        """Class probabilities, one row per input row, columns in `classes_` order."""
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A model with the registry name and version that decisions report."""
+
+    model: Classifier
+    name: str
+    version: str
+
+
+class TenantMismatchError(ValueError):
+    """A request names another tenant than the one this categorizer serves."""
+
+
+@dataclass
+class Categorizer:
+    """Categorizes transactions of one tenant and taxonomy."""
+
+    tenant: str
+    normalizer: Normalizer
+    taxonomy_name: str = DEFAULT_TAXONOMY
+    model: ServingModel | None = None
+    rules: CompiledRules | None = None
+    features: FeatureReader | None = None
+    taxonomy: Taxonomy | None = None
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    db_check: HealthCheck | None = None
+    # Set after a batch whose features fell back to defaults (feature store unavailable).
+    features_degraded: bool = field(default=False, init=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        tenant: str | None = None,
+        taxonomy: str = DEFAULT_TAXONOMY,
+        policy: RoutingPolicy | None = None,
+    ) -> Categorizer:
+        """The real wiring; a missing champion or rules table leaves that part out (logged)."""
+        from spendlens.ingest.loader import default_normalizer  # noqa: PLC0415
+        from spendlens.storage.db import engine_from_settings, session_factory  # noqa: PLC0415
+        from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
+
+        tenant = tenant or settings.default_tenant
+        engine = engine_from_settings(settings)
+
+        def db_check() -> bool:
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+            except Exception:
+                logger.warning("database is not reachable", exc_info=True)
+                return False
+            return True
+
+        return cls(
+            tenant=tenant,
+            normalizer=default_normalizer(settings),
+            taxonomy_name=taxonomy,
+            model=_load_champion(settings, tenant, taxonomy),
+            rules=_load_rules(session_factory(engine), tenant),
+            features=_feast_reader(settings),
+            taxonomy=load_default_taxonomy() if taxonomy == DEFAULT_TAXONOMY else None,
+            policy=policy or RoutingPolicy(),
+            db_check=db_check,
+        )
+
+    def health(self) -> dict[str, bool]:
+        """model_loaded, db_reachable (True without a check) and ready (both)."""
+        model_loaded = self.model is not None
+        db_reachable = self.db_check() if self.db_check is not None else True
+        return {
+            "model_loaded": model_loaded,
+            "db_reachable": db_reachable,
+            "ready": model_loaded and db_reachable,
+        }
+
+    def categorize(self, requests: Sequence[CategorizeRequest]) -> list[CategorizeResponse]:
+        """One decision per request, in order.
+
+        Raises:
+            TenantMismatchError: a request names another tenant.
+        """
+        for request in requests:
+            if request.tenant is not None and request.tenant != self.tenant:
+                raise TenantMismatchError(
+                    f"this service categorizes for tenant {self.tenant!r}, not {request.tenant!r}"
+                )
+        if not requests:
+            return []
+        normalized = [self._normalize(i, r) for i, r in enumerate(requests)]
+        evaluations = self._evaluate_rules(requests, normalized)
+        undecided = [i for i, e in enumerate(evaluations) if e is None or e.winner is None]
+        predictions = self._predict(
+            [requests[i] for i in undecided], [normalized[i] for i in undecided]
+        )
+        by_row = dict(zip(undecided, predictions, strict=True))
+        return [
+            self._decide(request, norm, evaluation, by_row.get(i))
+            for i, (request, norm, evaluation) in enumerate(
+                zip(requests, normalized, evaluations, strict=True)
+            )
+        ]
+
+    def _normalize(self, index: int, request: CategorizeRequest) -> NormalizedTransaction:
+        raw = RawTransaction(
+            line_no=index + 1,
+            source=InputSource.JSON,
+            txn_date=request.date,
+            description=request.description,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            direction=Direction(request.resolved_direction),
+            mcc=request.mcc,
+            account_ref=request.account,
+        )
+        return self.normalizer(raw)
+
+    def _evaluate_rules(
+        self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
+    ) -> list[Evaluation | None]:
+        if self.rules is None:
+            return [None] * len(requests)
+        inputs = [
+            RuleInput(
+                description=n.description,
+                merchant=n.merchant.name,
+                memo=None,
+                amount_minor=n.amount_minor,
+                currency=n.currency,
+                direction=n.direction.value,
+                date=n.txn_date,
+                mcc=n.mcc,
+                account=r.account,
+                account_tail=n.account_tail,
+            )
+            for r, n in zip(requests, normalized, strict=True)
+        ]
+        return list(self.rules.evaluate_many(inputs))
+
+    def _predict(
+        self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
+    ) -> list[list[Alternative]]:
+        """Top-K categories per row, best first (empty lists without a model)."""
+        if self.model is None or not requests:
+            return [[] for _ in requests]
+        frame = self.model_input(requests, normalized)
+        proba = np.asarray(self.model.model.predict_proba(frame), dtype=float)
+        classes = np.asarray(self.model.model.classes_, dtype=object)
+        k = min(TOP_K, len(classes))
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        return [
+            [
+                Alternative(category=str(classes[j]), confidence=round(float(proba[i, j]), 4))
+                for j in order[i]
+            ]
+            for i in range(len(requests))
+        ]
+
+    def model_input(
+        self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
+    ) -> pd.DataFrame:
+        """The model's input columns as training builds them, with ONLINE features."""
+        from training.candidates import MODEL_INPUT_COLUMNS  # noqa: PLC0415 -- imports sklearn
+
+        records: list[dict[str, object]] = [
+            {
+                "transaction_id": f"request-{i}",
+                "tenant_id": self.tenant,
+                "account_id": r.account or n.account_tail or UNKNOWN_ACCOUNT,
+                "event_timestamp": day_start(n.txn_date),
+                "description": n.description,
+                "merchant_name": n.merchant.name,
+                "merchant_id": n.merchant.merchant_id,
+                "amount": float(from_minor(n.amount_minor, n.currency)),
+                "currency": n.currency,
+                "direction": n.direction.value,
+                "mcc": n.mcc,
+                "mcc_description": n.mcc_description,
+            }
+            for i, (r, n) in enumerate(zip(requests, normalized, strict=True))
+        ]
+        txns = frame_of(records)
+        features = self._features(txns)
+        base = txns[list(MODEL_INPUT_COLUMNS)].reset_index(drop=True)
+        return pd.concat([base, features.reset_index(drop=True)], axis=1)
+
+    def _features(self, txns: pd.DataFrame) -> pd.DataFrame:
+        from features.transforms import FEATURE_COLUMNS, with_defaults  # noqa: PLC0415
+
+        rows = [
+            {
+                "tenant": self.tenant,
+                "taxonomy": self.taxonomy_name,
+                "account_id": account,
+                "merchant_id": merchant,
+            }
+            for account, merchant in zip(txns["account_id"], txns["merchant_id"], strict=True)
+        ]
+        self.features_degraded = False
+        if self.features is not None:
+            try:
+                return self.features(rows)[FEATURE_COLUMNS]
+            except Exception:
+                logger.warning("online features unavailable, using defaults", exc_info=True)
+        self.features_degraded = True
+        defaults: pd.DataFrame = with_defaults(pd.DataFrame(index=range(len(rows))))
+        return defaults[FEATURE_COLUMNS]
+
+    def _primary(self, category: str | None) -> str | None:
+        if not category:
+            return None
+        if self.taxonomy is not None and category in self.taxonomy:
+            return self.taxonomy.primary_of(category)
+        return category
+
+    def _decide(
+        self,
+        request: CategorizeRequest,
+        norm: NormalizedTransaction,
+        evaluation: Evaluation | None,
+        alternatives: list[Alternative] | None,
+    ) -> CategorizeResponse:
+        winner = evaluation.winner if evaluation is not None else None
+        evidence = {
+            "merchant": norm.merchant.name,
+            "merchant_id": norm.merchant.merchant_id,
+            "mcc_description": norm.mcc_description,
+        }
+        if winner is not None:
+            confident = winner.confidence >= self.policy.auto_threshold
+            where, reason = route(
+                winner.confidence, winner.category, request.amount, self.policy, confident
+            )
+            return CategorizeResponse(
+                decision_id=uuid.uuid4().hex,
+                primary_category=self._primary(winner.category),
+                category=winner.category,
+                confidence=winner.confidence,
+                route=where,
+                source=Source.RULE,
+                rule_id=winner.rule_id,
+                explanation=Explanation(
+                    reason=reason,
+                    rule_id=winner.rule_id,
+                    rule_name=winner.name,
+                    conditions=list(winner.fired),
+                    **evidence,
+                ),
+            )
+        if alternatives and self.model is not None:
+            best = alternatives[0]
+            where, reason = route(
+                best.confidence, best.category, request.amount, self.policy, False
+            )
+            return CategorizeResponse(
+                decision_id=uuid.uuid4().hex,
+                primary_category=self._primary(best.category),
+                category=best.category,
+                confidence=best.confidence,
+                route=where,
+                source=Source.MODEL,
+                model_name=self.model.name,
+                model_version=self.model.version,
+                alternatives=alternatives,
+                explanation=Explanation(reason=reason, **evidence),
+            )
+        _, reason = route(0.0, None, request.amount, self.policy, False)
+        return CategorizeResponse(
+            decision_id=uuid.uuid4().hex,
+            primary_category=None,
+            category=None,
+            confidence=0.0,
+            route=Route.REVIEW,
+            source=Source.FALLBACK,
+            explanation=Explanation(reason=reason, **evidence),
+        )
+
+
+def _load_champion(settings: Settings, tenant: str, taxonomy: str) -> ServingModel | None:
+    from training.registry import CHAMPION, RegistryError, load_model, model_name  # noqa: PLC0415
+
+    ref = f"{model_name(settings, tenant, taxonomy)}@{CHAMPION}"
+    try:
+        loaded = load_model(settings, ref)
+    except RegistryError:
+        logger.warning("no champion model %s; serving rules only", ref, exc_info=True)
+        return None
+    return ServingModel(model=loaded.model, name=loaded.name, version=loaded.version)
+
+
+def _load_rules(sessions: Any, tenant: str) -> CompiledRules | None:
+    from rules.store import list_rules  # noqa: PLC0415
+
+    try:
+        with sessions() as session:
+            enabled = list_rules(session, tenant, enabled_only=True)
+    except Exception:
+        logger.warning("cannot read the rules of tenant %s", tenant, exc_info=True)
+        return None
+    return CompiledRules.compile(enabled) if enabled else None
+
+
+def _feast_reader(settings: Settings) -> FeatureReader:
+    """Online features from Feast; the store opens on first use (Feast imports in ~8 s)."""
+    store: list[Any] = []
+
+    def read(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        from features.store import online_features, open_store  # noqa: PLC0415
+
+        if not store:
+            store.append(open_store(settings))
+        return online_features(settings, rows, store=store[0])
+
+    return read
