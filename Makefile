@@ -16,13 +16,27 @@ export PREFECT_HOME ?= $(SPENDLENS_STATE_DIR)/prefect
 export PREFECT_SERVER_UI_STATIC_DIRECTORY ?= $(SPENDLENS_STATE_DIR)/prefect/ui
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: up install bootstrap test lint typecheck unit bench clean
+.PHONY: up down status servers install bootstrap test lint typecheck unit bench clean
 
-up: install bootstrap ## install, create state, migrate, load the demo data, train + promote
+up: install bootstrap servers ## install, state, migrate, demo data, train + promote, start servers
 	@echo
 	@echo "spendlens is ready. State: $(SPENDLENS_STATE_DIR)"
+	@echo "  API (BentoML)      http://127.0.0.1:3000   (POST /categorize, /categorize_batch)"
+	@echo "  MLflow UI          http://127.0.0.1:5000"
+	@echo "  Prefect dashboard  http://127.0.0.1:4200"
+	@echo "Demo API key (tenant default, scope admin; a new one on every run):"
+	@$(BIN)/spendlens keys create demo --scope admin | grep -E '^sl_' | sed 's/^/  /'
 	@echo "Try:  $(BIN)/spendlens transactions list --limit 10"
-	@echo "      $(BIN)/spendlens categorize my.csv --model spendlens-default-default@champion --out out.csv"
+	@echo "Stop the servers with: make down"
+
+servers: install ## start the API, MLflow and Prefect in the background (idempotent)
+	@ops/servers.sh start
+
+down: ## stop the servers started by make up
+	@ops/servers.sh stop
+
+status:
+	@ops/servers.sh status
 
 install: $(STAMP)
 
