@@ -8,6 +8,7 @@ Feast online store (falling back to feature defaults when the store is unavailab
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rules.engine import CompiledRules, Evaluation, RuleInput
+from serving.decisions import DecisionInputs
 from serving.routing import Route, RoutingPolicy, Source, route
 from serving.schemas import TOP_K, Alternative, CategorizeRequest, CategorizeResponse, Explanation
 from spendlens.frames import day_start, frame_of
@@ -130,6 +132,16 @@ class Categorizer:
         Raises:
             TenantMismatchError: a request names another tenant.
         """
+        return [response for response, _ in self.decide(requests)]
+
+    def decide(
+        self, requests: Sequence[CategorizeRequest]
+    ) -> list[tuple[CategorizeResponse, DecisionInputs]]:
+        """One decision per request, in order, with what it was based on (for the log).
+
+        Raises:
+            TenantMismatchError: a request names another tenant.
+        """
         for request in requests:
             if request.tenant is not None and request.tenant != self.tenant:
                 raise TenantMismatchError(
@@ -140,16 +152,31 @@ class Categorizer:
         normalized = [self._normalize(i, r) for i, r in enumerate(requests)]
         evaluations = self._evaluate_rules(requests, normalized)
         undecided = [i for i, e in enumerate(evaluations) if e is None or e.winner is None]
-        predictions = self._predict(
+        predictions, model_inputs = self._predict(
             [requests[i] for i in undecided], [normalized[i] for i in undecided]
         )
         by_row = dict(zip(undecided, predictions, strict=True))
-        return [
-            self._decide(request, norm, evaluation, by_row.get(i))
-            for i, (request, norm, evaluation) in enumerate(
-                zip(requests, normalized, evaluations, strict=True)
-            )
-        ]
+        inputs_by_row = dict(zip(undecided, model_inputs, strict=True))
+        decided = []
+        for i, (request, norm, evaluation) in enumerate(
+            zip(requests, normalized, evaluations, strict=True)
+        ):
+            response = self._decide(request, norm, evaluation, by_row.get(i))
+            features: dict[str, Any] = {
+                "merchant": norm.merchant.name,
+                "merchant_id": norm.merchant.merchant_id,
+                "mcc": norm.mcc,
+                "mcc_description": norm.mcc_description,
+                "amount_minor": norm.amount_minor,
+                "currency": norm.currency,
+                "direction": norm.direction.value,
+                "date": norm.txn_date.isoformat(),
+                "account_tail": norm.account_tail,
+            }
+            if response.source is Source.MODEL and i in inputs_by_row:
+                features["model_input"] = inputs_by_row[i]
+            decided.append((response, DecisionInputs(norm.description, features)))
+        return decided
 
     def _normalize(self, index: int, request: CategorizeRequest) -> NormalizedTransaction:
         raw = RawTransaction(
@@ -189,22 +216,28 @@ class Categorizer:
 
     def _predict(
         self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
-    ) -> list[list[Alternative]]:
-        """Top-K categories per row, best first (empty lists without a model)."""
+    ) -> tuple[list[list[Alternative]], list[dict[str, Any]]]:
+        """Top-K categories per row, best first, and the model input values of each row.
+
+        Both lists are empty per row without a model.
+        """
         if self.model is None or not requests:
-            return [[] for _ in requests]
+            return [[] for _ in requests], [{} for _ in requests]
         frame = self.model_input(requests, normalized)
+        used = frame.drop(columns=["description"], errors="ignore")
+        values: list[dict[str, Any]] = json.loads(used.to_json(orient="records", date_format="iso"))
         proba = np.asarray(self.model.model.predict_proba(frame), dtype=float)
         classes = np.asarray(self.model.model.classes_, dtype=object)
         k = min(TOP_K, len(classes))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        return [
+        alternatives = [
             [
                 Alternative(category=str(classes[j]), confidence=round(float(proba[i, j]), 4))
                 for j in order[i]
             ]
             for i in range(len(requests))
         ]
+        return alternatives, values
 
     def model_input(
         self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]

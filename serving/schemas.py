@@ -32,6 +32,8 @@ class CategorizeRequest(BaseModel):
     mcc: str | None = Field(default=None, pattern=r"^\d{4}$")
     account: str | None = Field(default=None, min_length=1, max_length=128)
     tenant: str | None = Field(default=None, min_length=1, max_length=64)
+    # The stored transaction this request is about, if any: feedback then labels it.
+    transaction_id: str | None = Field(default=None, min_length=1, max_length=32)
 
     @model_validator(mode="after")
     def _amount_fits_currency(self) -> CategorizeRequest:
@@ -99,6 +101,34 @@ class BatchResponse(BaseModel):
 
     count: int
     results: list[CategorizeResponse]
+
+
+class FeedbackRequest(BaseModel):
+    """A correction of a decision the service returned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision_id: str = Field(min_length=1, max_length=32)
+    category: str = Field(min_length=1, max_length=128)
+    by: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class LearnedDecision(BaseModel):
+    """What governed learning decided for a merchant after the feedback."""
+
+    action: str
+    merchant_id: str
+    rule_id: str | None = None
+    ambiguous: bool = False
+    reason: str = ""
+
+
+class FeedbackResponse(BaseModel):
+    """The correction is stored; `learned` lists what governed learning then decided."""
+
+    stored: bool
+    stored_on: Literal["transaction", "decision"]
+    learned: list[LearnedDecision] = Field(default_factory=list)
 
 
 class ErrorBody(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -275,3 +276,34 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Decision(Base):
+    """One categorization decision the service returned (the decision log), id = decision_id.
+
+    `description` is the PII-masked text the categorizer saw, `fingerprint` the SHA-256 of the
+    normalized request (repeats of a request share it), `features` the values the decision used.
+    A correction of a decision without a stored transaction lands in the `corrected_*` columns.
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(String(2000))
+    category: Mapped[str | None] = mapped_column(String(128))
+    primary_category: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float] = mapped_column(Float)
+    route: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    features: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    transaction_id: Mapped[str | None] = mapped_column(String(32))
+    corrected_category: Mapped[str | None] = mapped_column(String(128))
+    corrected_by: Mapped[str | None] = mapped_column(String(128))
+    corrected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,75 +1,46 @@
-"""The BentoML service over HTTP (its ASGI app + Starlette's TestClient) with a fake categorizer."""
+"""The BentoML service over HTTP (its ASGI app + Starlette's TestClient) with a fake categorizer,
+fake keys and an in-memory decision log (see conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from serving.routing import Route, Source
-from serving.runtime import TenantMismatchError
-from serving.schemas import MAX_BATCH, CategorizeRequest, CategorizeResponse, Explanation
-from serving.service import Spendlens, create_service
+from serving.decisions import InMemoryDecisionLog
+from serving.schemas import MAX_BATCH
+from serving.service import Spendlens
+from tests.serving.conftest import TENANT, Backend, FakeCategorizer, bearer
 
 TXN = {"description": "STARBUCKS STORE 12", "amount": "-4.50", "date": "2026-03-01"}
+KEY = bearer("acme-all")
 
 
-class FakeCategorizer:
-    """Answers every request with coffee; remembers what it was asked."""
-
-    def __init__(self, *, ready: bool = True) -> None:
-        self.ready = ready
-        self.seen: list[CategorizeRequest] = []
-
-    def categorize(self, requests: Sequence[CategorizeRequest]) -> list[CategorizeResponse]:
-        self.seen.extend(requests)
-        if any(r.tenant == "globex" for r in requests):
-            raise TenantMismatchError("this service categorizes for tenant 'acme', not 'globex'")
-        return [
-            CategorizeResponse(
-                decision_id=f"{i:032x}",
-                primary_category="Food",
-                category="Food.Coffee",
-                confidence=0.97,
-                route=Route.AUTO,
-                source=Source.RULE,
-                rule_id="r-coffee",
-                explanation=Explanation(reason="a rule matched", rule_id="r-coffee"),
-            )
-            for i, _ in enumerate(requests)
-        ]
-
-    def health(self) -> dict[str, bool]:
-        return {"model_loaded": self.ready, "db_reachable": True, "ready": self.ready}
+@pytest.fixture
+def client(app_client: TestClient, memory_log: InMemoryDecisionLog) -> TestClient:
+    return app_client
 
 
-@pytest.fixture(scope="module")
-def fake() -> FakeCategorizer:
-    return FakeCategorizer()
-
-
-@pytest.fixture(scope="module")
-def client(fake: FakeCategorizer) -> Iterator[TestClient]:
-    # One ASGI app per process: BentoML registers its Prometheus metrics globally.
-    service = create_service(lambda: fake, name="spendlens-test")
-    with TestClient(service.to_asgi()) as client:
-        yield client
+@pytest.fixture
+def fake(backend: Backend) -> FakeCategorizer:
+    return backend.categorizer
 
 
 def test_module_service_is_the_bentofile_entry_point() -> None:
     assert Spendlens.name == "spendlens"
-    assert {"categorize", "categorize_batch", "status"} <= set(Spendlens.apis)
+    assert {"categorize", "categorize_batch", "feedback", "status"} <= set(Spendlens.apis)
     assert str(Spendlens.config["http"]["host"]) == "127.0.0.1"
 
 
 def test_categorize_returns_a_decision(client: TestClient, fake: FakeCategorizer) -> None:
-    response = client.post("/categorize", json={**TXN, "mcc": "5814", "account": "chk-1"})
+    response = client.post(
+        "/categorize", json={**TXN, "mcc": "5814", "account": "chk-1"}, headers=KEY
+    )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["category"] == "Food.Coffee"
-    assert body["primary_category"] == "Food"
+    assert body["category"] == "FOOD_AND_DRINK_COFFEE"
+    assert body["primary_category"] == "FOOD_AND_DRINK"
     assert body["route"] == "auto"
     assert body["source"] == "rule"
     assert body["explanation"]["rule_id"] == "r-coffee"
@@ -80,40 +51,47 @@ def test_categorize_returns_a_decision(client: TestClient, fake: FakeCategorizer
 
 def test_bad_body_is_422_with_field_errors(client: TestClient) -> None:
     bad = {"description": "", "amount": "lots", "date": "2026-03-01", "mcc": "12"}
-    response = client.post("/categorize", json=bad)
+    response = client.post("/categorize", json=bad, headers=KEY)
     assert response.status_code == 422
     fields = {tuple(e["loc"]) for e in response.json()["detail"]}
     assert fields == {("description",), ("amount",), ("mcc",)}
 
 
 def test_unknown_field_is_422(client: TestClient) -> None:
-    response = client.post("/categorize", json={**TXN, "amout": 3})
+    response = client.post("/categorize", json={**TXN, "amout": 3}, headers=KEY)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["amout"]
 
 
 def test_malformed_json_is_400_not_500(client: TestClient) -> None:
     response = client.post(
-        "/categorize", content=b"{not json", headers={"content-type": "application/json"}
+        "/categorize",
+        content=b"{not json",
+        headers={"content-type": "application/json", **KEY},
     )
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
 
 
 def test_json_that_is_not_an_object_is_422(client: TestClient) -> None:
-    response = client.post("/categorize", json=[TXN])
+    response = client.post("/categorize", json=[TXN], headers=KEY)
     assert response.status_code == 422
     assert response.json()["error"] == "the request body must be a JSON object"
 
 
-def test_another_tenant_is_400(client: TestClient) -> None:
-    response = client.post("/categorize", json={**TXN, "tenant": "globex"})
-    assert response.status_code == 400
+def test_body_naming_another_tenant_is_403(client: TestClient, fake: FakeCategorizer) -> None:
+    seen = len(fake.seen)
+    response = client.post("/categorize", json={**TXN, "tenant": "globex"}, headers=KEY)
+    assert response.status_code == 403
     assert "globex" in response.json()["error"]
+    batch = {"transactions": [TXN, {**TXN, "tenant": "globex"}]}
+    assert client.post("/categorize_batch", json=batch, headers=KEY).status_code == 403
+    assert len(fake.seen) == seen  # refused before categorizing
+    assert client.post("/categorize", json={**TXN, "tenant": TENANT}, headers=KEY).is_success
 
 
 def test_batch_returns_one_decision_per_transaction(client: TestClient) -> None:
-    response = client.post("/categorize_batch", json={"transactions": [TXN, TXN, TXN]})
+    response = client.post("/categorize_batch", json={"transactions": [TXN, TXN, TXN]}, headers=KEY)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["count"] == 3
@@ -122,7 +100,9 @@ def test_batch_returns_one_decision_per_transaction(client: TestClient) -> None:
 
 def test_batch_field_errors_name_the_item(client: TestClient) -> None:
     response = client.post(
-        "/categorize_batch", json={"transactions": [TXN, {**TXN, "date": "yesterday"}]}
+        "/categorize_batch",
+        json={"transactions": [TXN, {**TXN, "date": "yesterday"}]},
+        headers=KEY,
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["transactions", 1, "date"]
@@ -130,7 +110,7 @@ def test_batch_field_errors_name_the_item(client: TestClient) -> None:
 
 def test_batch_over_the_limit_is_413_with_a_clear_message(client: TestClient) -> None:
     items: list[dict[str, Any]] = [TXN] * (MAX_BATCH + 1)
-    response = client.post("/categorize_batch", json={"transactions": items})
+    response = client.post("/categorize_batch", json={"transactions": items}, headers=KEY)
     assert response.status_code == 413
     message = response.json()["error"]
     assert str(MAX_BATCH) in message
