@@ -18,14 +18,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from rules.engine import CompiledRules, Evaluation, RuleInput
+from rules.engine import CompiledRules, Evaluation
+from rules.inputs import rule_input_of_normalized
 from serving.decisions import DecisionInputs
 from serving.routing import Route, RoutingPolicy, Source, route
 from serving.schemas import TOP_K, Alternative, CategorizeRequest, CategorizeResponse, Explanation
-from spendlens.frames import day_start, frame_of
+from spendlens.frames import frame_of, record_of
 from spendlens.ingest.types import Direction, RawTransaction
 from spendlens.ingest.types import Source as InputSource
-from spendlens.money import from_minor
 from spendlens.normalize.transaction import NormalizedTransaction, Normalizer
 from spendlens.settings import Settings
 from spendlens.taxonomy import Taxonomy
@@ -198,18 +198,7 @@ class Categorizer:
         if self.rules is None:
             return [None] * len(requests)
         inputs = [
-            RuleInput(
-                description=n.description,
-                merchant=n.merchant.name,
-                memo=None,
-                amount_minor=n.amount_minor,
-                currency=n.currency,
-                direction=n.direction.value,
-                date=n.txn_date,
-                mcc=n.mcc,
-                account=r.account,
-                account_tail=n.account_tail,
-            )
+            rule_input_of_normalized(n, r.account)
             for r, n in zip(requests, normalized, strict=True)
         ]
         return list(self.rules.evaluate_many(inputs))
@@ -243,29 +232,16 @@ class Categorizer:
         self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
     ) -> pd.DataFrame:
         """The model's input columns as training builds them, with ONLINE features."""
-        from training.candidates import MODEL_INPUT_COLUMNS  # noqa: PLC0415 -- imports sklearn
+        from training.pipeline import model_input as training_model_input  # noqa: PLC0415
 
-        records: list[dict[str, object]] = [
-            {
-                "transaction_id": f"request-{i}",
-                "tenant_id": self.tenant,
-                "account_id": r.account or n.account_tail or UNKNOWN_ACCOUNT,
-                "event_timestamp": day_start(n.txn_date),
-                "description": n.description,
-                "merchant_name": n.merchant.name,
-                "merchant_id": n.merchant.merchant_id,
-                "amount": float(from_minor(n.amount_minor, n.currency)),
-                "currency": n.currency,
-                "direction": n.direction.value,
-                "mcc": n.mcc,
-                "mcc_description": n.mcc_description,
-            }
+        records = [
+            record_of(
+                n, f"request-{i}", self.tenant, r.account or n.account_tail or UNKNOWN_ACCOUNT
+            )
             for i, (r, n) in enumerate(zip(requests, normalized, strict=True))
         ]
         txns = frame_of(records)
-        features = self._features(txns)
-        base = txns[list(MODEL_INPUT_COLUMNS)].reset_index(drop=True)
-        return pd.concat([base, features.reset_index(drop=True)], axis=1)
+        return training_model_input(txns, self._features(txns))
 
     def _features(self, txns: pd.DataFrame) -> pd.DataFrame:
         from features.transforms import FEATURE_COLUMNS, with_defaults  # noqa: PLC0415
@@ -357,6 +333,11 @@ class Categorizer:
             source=Source.FALLBACK,
             explanation=Explanation(reason=reason, **evidence),
         )
+
+
+def _account(request: CategorizeRequest, row: NormalizedTransaction) -> str:
+    """The account a request's online features are keyed by."""
+    return request.account or row.account_tail or UNKNOWN_ACCOUNT
 
 
 def _load_champion(settings: Settings, tenant: str, taxonomy: str) -> ServingModel | None:

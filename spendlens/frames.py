@@ -14,7 +14,8 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spendlens.money import currency_exponent
+from spendlens.money import currency_exponent, from_minor
+from spendlens.normalize.transaction import NormalizedTransaction
 from spendlens.storage.models import Label, Transaction
 from spendlens.storage.models import Taxonomy as TaxonomyRow
 
@@ -170,3 +171,23 @@ def frame_of(records: Sequence[dict[str, object]]) -> pd.DataFrame:
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
     frame["amount"] = frame["amount"].astype(float)
     return frame[list(TXN_COLUMNS)]
+
+
+def record_of(
+    row: NormalizedTransaction, transaction_id: str, tenant_id: str, account_id: str
+) -> dict[str, object]:
+    """The txns-frame record of a normalized row that is not stored (a file, a request)."""
+    return {
+        "transaction_id": transaction_id,
+        "tenant_id": tenant_id,
+        "account_id": account_id,
+        "event_timestamp": day_start(row.txn_date),
+        "description": row.description,
+        "merchant_name": row.merchant.name,
+        "merchant_id": row.merchant.merchant_id,
+        "amount": float(from_minor(row.amount_minor, row.currency)),
+        "currency": row.currency,
+        "direction": row.direction.value,
+        "mcc": row.mcc,
+        "mcc_description": row.mcc_description,
+    }

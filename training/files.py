@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spendlens.frames import day_start, empty_labels, frame_of
+from spendlens.frames import empty_labels, frame_of, record_of
 from spendlens.ingest.loader import (
     IngestOptions,
     csv_options_from_settings,
@@ -19,7 +19,6 @@ from spendlens.ingest.loader import (
 )
 from spendlens.ingest.text import decode_text
 from spendlens.ingest.types import Reject, Source
-from spendlens.money import from_minor
 from spendlens.settings import Settings
 
 
@@ -76,22 +75,8 @@ def read_file(
         row = normalize(raw)
         txn_id = f"line-{row.line_no}"
         lines.append(row.line_no)
-        records.append(
-            {
-                "transaction_id": txn_id,
-                "tenant_id": tenant,
-                "account_id": row.account_ref or row.account_tail or path.stem,
-                "event_timestamp": day_start(row.txn_date),
-                "description": row.description,
-                "merchant_name": row.merchant.name,
-                "merchant_id": row.merchant.merchant_id,
-                "amount": float(from_minor(row.amount_minor, row.currency)),
-                "currency": row.currency,
-                "direction": row.direction.value,
-                "mcc": row.mcc,
-                "mcc_description": row.mcc_description,
-            }
-        )
+        account = row.account_ref or row.account_tail or path.stem
+        records.append(record_of(row, txn_id, tenant, account))
         if row.category:
             labels[txn_id] = row.category
     original = _original_rows(data, settings, parsed.detected) if source is Source.CSV else None
