@@ -287,7 +287,10 @@ class Decision(Base):
     """
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_tenant_created", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_decisions_tenant_created", "tenant_id", "created_at"),
+        Index("ix_decisions_tenant_route_resolved", "tenant_id", "route", "resolved_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
@@ -307,3 +310,77 @@ class Decision(Base):
     corrected_category: Mapped[str | None] = mapped_column(String(128))
     corrected_by: Mapped[str | None] = mapped_column(String(128))
     corrected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when a reviewer (or feedback) settles a decision: it leaves the review queue.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class TransactionCategory(Base):
+    """The current machine category of a stored transaction in one taxonomy (one row each).
+
+    Written by ingestion through the API and by backfills; a human label (`labels`) always
+    outranks it when a category is shown. `decision_id` points at the decision that set it.
+    """
+
+    __tablename__ = "transaction_categories"
+    __table_args__ = (Index("ix_transaction_categories_tenant_category", "tenant_id", "category"),)
+
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), primary_key=True)
+    taxonomy: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    category: Mapped[str | None] = mapped_column(String(128))
+    primary_category: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float] = mapped_column(Float)
+    route: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    decision_id: Mapped[str | None] = mapped_column(String(32))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BackfillRun(Base):
+    """One backfill (re-categorization) run: its scope, what it used, progress and outcome.
+
+    `cursor` is the last transaction id fully processed (runs walk transactions in id order),
+    so a rerun of a crashed run resumes after it.
+    """
+
+    __tablename__ = "backfill_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    taxonomy: Mapped[str] = mapped_column(String(64))
+    date_from: Mapped[dt.date | None] = mapped_column(Date)
+    date_until: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    rules_version: Mapped[int | None] = mapped_column(Integer)
+    cursor: Mapped[str | None] = mapped_column(String(32))
+    scanned: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MonitorRun(Base):
+    """One monitoring run: the summary it computed and whether it asked for retraining."""
+
+    __tablename__ = "monitor_runs"
+    __table_args__ = (Index("ix_monitor_runs_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    taxonomy: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    model_name: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    retrain: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    report_path: Mapped[str | None] = mapped_column(String(1000))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
