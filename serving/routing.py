@@ -5,9 +5,11 @@ Pure functions only (no I/O): the service and the batch paths share one policy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class Route(StrEnum):
@@ -86,3 +88,30 @@ def route(
     return Route.REVIEW, (
         f"confidence {confidence:.2f} is below the suggest threshold {policy.suggest_threshold:.2f}"
     )
+
+
+_POLICY_FIELDS = frozenset(
+    {"auto_threshold", "suggest_threshold", "review_categories", "review_amount_over"}
+)
+
+
+def policy_of(
+    defaults: RoutingPolicy, overrides: Mapping[str, Mapping[str, Any]], tenant: str
+) -> RoutingPolicy:
+    """The tenant's policy: `defaults` with the tenant's entry of `overrides` applied.
+
+    Raises:
+        ValueError: an override names an unknown field or breaks the threshold order.
+    """
+    override = dict(overrides.get(tenant, {}))
+    unknown = sorted(set(override) - _POLICY_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"routing override of tenant {tenant!r} has unknown field(s) {unknown}; "
+            f"known: {sorted(_POLICY_FIELDS)}"
+        )
+    if "review_categories" in override:
+        override["review_categories"] = frozenset(override["review_categories"])
+    if override.get("review_amount_over") is not None:
+        override["review_amount_over"] = Decimal(str(override["review_amount_over"]))
+    return replace(defaults, **override)

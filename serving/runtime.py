@@ -20,8 +20,9 @@ import pandas as pd
 
 from rules.engine import CompiledRules, Evaluation
 from rules.inputs import rule_input_of_normalized
+from serving.cascade import cascade
 from serving.decisions import DecisionInputs
-from serving.routing import Route, RoutingPolicy, Source, route
+from serving.routing import RoutingPolicy, Source
 from serving.schemas import TOP_K, Alternative, CategorizeRequest, CategorizeResponse, Explanation
 from spendlens.frames import frame_of, record_of
 from spendlens.ingest.types import Direction, RawTransaction
@@ -56,6 +57,7 @@ class ServingModel:
     model: Classifier
     name: str
     version: str
+    source: str = "registry"  # or "cache": the registry was down when it loaded
 
 
 class TenantMismatchError(ValueError):
@@ -75,6 +77,7 @@ class Categorizer:
     taxonomy: Taxonomy | None = None
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     db_check: HealthCheck | None = None
+    rules_version: int | None = None
     # Set after a batch whose features fell back to defaults (feature store unavailable).
     features_degraded: bool = field(default=False, init=False)
 
@@ -85,36 +88,24 @@ class Categorizer:
         *,
         tenant: str | None = None,
         taxonomy: str = DEFAULT_TAXONOMY,
-        policy: RoutingPolicy | None = None,
     ) -> Categorizer:
-        """The real wiring; a missing champion or rules table leaves that part out (logged)."""
-        from spendlens.ingest.loader import default_normalizer  # noqa: PLC0415
-        from spendlens.storage.db import engine_from_settings, session_factory  # noqa: PLC0415
-        from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
+        """The real wiring (serving.loading): champion from the registry (or its local cache),
+        enabled rules, Feast online features, the tenant's routing policy."""
+        from serving.loading import RegistryLoader  # noqa: PLC0415
 
+        loader = RegistryLoader(settings, taxonomy=taxonomy)
         tenant = tenant or settings.default_tenant
-        engine = engine_from_settings(settings)
+        try:
+            versions = loader.versions(tenant)
+        except Exception:
+            logger.warning("cannot ask the registry; using the cached champion", exc_info=True)
+            return loader.build(tenant, None, None)[0]
+        return loader.build(tenant, None, versions)[0]
 
-        def db_check() -> bool:
-            try:
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("SELECT 1")
-            except Exception:
-                logger.warning("database is not reachable", exc_info=True)
-                return False
-            return True
-
-        return cls(
-            tenant=tenant,
-            normalizer=default_normalizer(settings),
-            taxonomy_name=taxonomy,
-            model=_load_champion(settings, tenant, taxonomy),
-            rules=_load_rules(session_factory(engine), tenant),
-            features=_feast_reader(settings),
-            taxonomy=load_default_taxonomy() if taxonomy == DEFAULT_TAXONOMY else None,
-            policy=policy or RoutingPolicy(),
-            db_check=db_check,
-        )
+    @property
+    def model_source(self) -> str | None:
+        """Where the model came from: registry, cache, or None without a model."""
+        return self.model.source if self.model is not None else None
 
     def health(self) -> dict[str, bool]:
         """model_loaded, db_reachable (True without a check) and ready (both)."""
@@ -285,94 +276,36 @@ class Categorizer:
             "merchant_id": norm.merchant.merchant_id,
             "mcc_description": norm.mcc_description,
         }
-        if winner is not None:
-            confident = winner.confidence >= self.policy.auto_threshold
-            where, reason = route(
-                winner.confidence, winner.category, request.amount, self.policy, confident
-            )
-            return CategorizeResponse(
-                decision_id=uuid.uuid4().hex,
-                primary_category=self._primary(winner.category),
-                category=winner.category,
-                confidence=winner.confidence,
-                route=where,
-                source=Source.RULE,
-                rule_id=winner.rule_id,
-                explanation=Explanation(
-                    reason=reason,
-                    rule_id=winner.rule_id,
-                    rule_name=winner.name,
-                    conditions=list(winner.fired),
-                    **evidence,
-                ),
-            )
-        if alternatives and self.model is not None:
-            best = alternatives[0]
-            where, reason = route(
-                best.confidence, best.category, request.amount, self.policy, False
-            )
-            return CategorizeResponse(
-                decision_id=uuid.uuid4().hex,
-                primary_category=self._primary(best.category),
-                category=best.category,
-                confidence=best.confidence,
-                route=where,
-                source=Source.MODEL,
-                model_name=self.model.name,
-                model_version=self.model.version,
-                alternatives=alternatives,
-                explanation=Explanation(reason=reason, **evidence),
-            )
-        _, reason = route(0.0, None, request.amount, self.policy, False)
+        best = alternatives[0] if alternatives and self.model is not None else None
+        decided = cascade(
+            winner,
+            (best.category, best.confidence) if best is not None else None,
+            request.amount,
+            self.policy,
+        )
+        rule = decided.rule
+        model = self.model if decided.source is Source.MODEL else None
         return CategorizeResponse(
             decision_id=uuid.uuid4().hex,
-            primary_category=None,
-            category=None,
-            confidence=0.0,
-            route=Route.REVIEW,
-            source=Source.FALLBACK,
-            explanation=Explanation(reason=reason, **evidence),
+            primary_category=self._primary(decided.category),
+            category=decided.category,
+            confidence=decided.confidence,
+            route=decided.route,
+            source=decided.source,
+            rule_id=rule.rule_id if rule is not None else None,
+            model_name=model.name if model is not None else None,
+            model_version=model.version if model is not None else None,
+            alternatives=(alternatives or []) if model is not None else [],
+            explanation=Explanation(
+                reason=decided.reason,
+                rule_id=rule.rule_id if rule is not None else None,
+                rule_name=rule.name if rule is not None else None,
+                conditions=list(rule.fired) if rule is not None else [],
+                **evidence,
+            ),
         )
 
 
 def _account(request: CategorizeRequest, row: NormalizedTransaction) -> str:
     """The account a request's online features are keyed by."""
     return request.account or row.account_tail or UNKNOWN_ACCOUNT
-
-
-def _load_champion(settings: Settings, tenant: str, taxonomy: str) -> ServingModel | None:
-    from training.registry import CHAMPION, RegistryError, load_model, model_name  # noqa: PLC0415
-
-    ref = f"{model_name(settings, tenant, taxonomy)}@{CHAMPION}"
-    try:
-        loaded = load_model(settings, ref)
-    except RegistryError:
-        logger.warning("no champion model %s; serving rules only", ref, exc_info=True)
-        return None
-    return ServingModel(model=loaded.model, name=loaded.name, version=loaded.version)
-
-
-def _load_rules(sessions: Any, tenant: str) -> CompiledRules | None:
-    from rules.store import list_rules  # noqa: PLC0415
-
-    try:
-        with sessions() as session:
-            enabled = list_rules(session, tenant, enabled_only=True)
-    except Exception:
-        logger.warning("cannot read the rules of tenant %s", tenant, exc_info=True)
-        return None
-    return CompiledRules.compile(enabled) if enabled else None
-
-
-def _feast_reader(settings: Settings) -> FeatureReader:
-    """Online features from Feast; the store opens on first use (Feast imports in ~8 s)."""
-    store: list[Any] = []
-
-    def read(rows: list[dict[str, Any]]) -> pd.DataFrame:
-        from features.store import online_features, open_store  # noqa: PLC0415
-
-        if not store:
-            store.append(open_store(settings))
-        return online_features(settings, rows, store=store[0])
-
-    return read

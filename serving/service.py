@@ -2,15 +2,17 @@
 
 Every data endpoint needs an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`):
 401 without a valid, unrevoked key, 403 when the key lacks the endpoint's scope (categorize
-for /categorize and /categorize_batch, feedback for /feedback), belongs to another tenant than
-the one this service serves, or the body names another tenant. The tenant always comes from the
-key. Health endpoints (/livez, /readyz, /status) stay open. Every decision returned is in the
-decision log (serving.decisions) before the response is sent.
+for /categorize and /categorize_batch, feedback for /feedback), or the body names another
+tenant than the key's. The tenant always comes from the key. Health endpoints (/livez, /readyz,
+/status) and /metrics (Prometheus) stay open. Every decision returned is in the decision log
+(serving.decisions) before the response is sent.
 
 `bentoml serve serving.service:Spendlens` (bentofile.yaml) serves it on 127.0.0.1:3000; pass
-`--host` to expose it deliberately. The categorizer is built once per worker in `__init__`
-(champion model, compiled rules, normalizer, online features); `create_service` builds the same
-service around any categorizer factory, which is how the tests serve a fake one.
+`--host` to expose it deliberately. One service serves every tenant: each worker keeps a pool
+of categorizers (serving.reload), one per tenant (champion model, compiled rules, routing
+policy), built on the tenant's first request or at start for `serve_tenants`, and swapped in
+the background when the champion alias or the tenant's rules move. `create_service` builds the
+same service around any pool, which is how the tests serve fakes.
 
 Bad input is a 4xx JSON body `{"error": ..., "detail": [...]}`: 422 with pydantic's field
 errors, 413 for batches over MAX_BATCH (counted before any item is validated), 401/403 for
@@ -21,15 +23,20 @@ cannot tell "too many" from "invalid").
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any, ClassVar, Protocol
 
 import bentoml
-from pydantic import ValidationError
-from starlette.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import JSONResponse, Response
 
 from serving.decisions import (
     DecisionInputs,
@@ -39,20 +46,39 @@ from serving.decisions import (
     UnknownCategoryError,
     UnknownDecisionError,
 )
-from serving.runtime import Categorizer, TenantMismatchError
+from serving.http_routes import UPLOAD_KEY, RestRoutes, Upload
+from serving.metrics import service_metrics
+from serving.reload import UnknownTenantError
+from serving.runtime import TenantMismatchError
 from serving.schemas import (
     MAX_BATCH,
     BatchRequest,
     BatchResponse,
     CategorizeRequest,
     CategorizeResponse,
+    CreditLine,
     ErrorBody,
     FeedbackRequest,
     FeedbackResponse,
+    IngestQuery,
+    IngestReject,
+    IngestResponse,
     LearnedDecision,
+    ResolveRequest,
+    ResolveResponse,
+    ReviewItem,
+    ReviewQueueQuery,
+    ReviewQueueResponse,
+    SpendLine,
+    SpendQuery,
+    SpendReportResponse,
+    TransactionList,
+    TransactionOut,
+    TransactionQuery,
 )
 from spendlens.auth import ApiKeyInfo
 from spendlens.auth import Scope as KeyScope
+from spendlens.money import from_minor
 from spendlens.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -86,16 +112,64 @@ class CategorizerLike(Protocol):
         """model_loaded, db_reachable and ready."""
 
 
-CategorizerFactory = Callable[[], CategorizerLike]
+class PoolLike(Protocol):
+    """The categorizers of every tenant the service serves (serving.reload.CategorizerPool)."""
+
+    def get(self, tenant: str) -> CategorizerLike:
+        """The tenant's categorizer.
+
+        Raises:
+            UnknownTenantError: the tenant is not served here.
+        """
+
+    def ready(self) -> bool:
+        """Every preloaded tenant can serve."""
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per tenant: health, versions, reload errors."""
+
+    def stop(self) -> None:
+        """Stop background reloading."""
+
+
+PoolFactory = Callable[[], PoolLike]
 # An API key -> its info when it is a stored, unrevoked key, else None.
 Authenticator = Callable[[str], ApiKeyInfo | None]
 AuthenticatorFactory = Callable[[], Authenticator]
 DecisionLogFactory = Callable[[], DecisionLog]
+# The session factory of the tenant data (transactions, labels, decisions); called per request,
+# so it must be cheap (the default builds its engine once per process).
+SessionsFactory = Callable[[], sessionmaker[Session]]
 
 
-def default_categorizer() -> CategorizerLike:
-    """The real categorizer of `Settings()` (environment `SPENDLENS_*`)."""
-    return Categorizer.from_settings(Settings())
+def default_pool() -> PoolLike:
+    """The real categorizers of `Settings()` (environment `SPENDLENS_*`), reloading.
+
+    Preloads `serve_tenants` (default: the default tenant) so readiness means "can serve";
+    other tenants load on their first request.
+    """
+    from serving.loading import RegistryLoader, limit_registry_retries  # noqa: PLC0415
+    from serving.reload import CategorizerPool, ReloadEvent  # noqa: PLC0415
+
+    settings = Settings()
+    limit_registry_retries(settings)
+    metrics = service_metrics()
+
+    def on_reload(event: ReloadEvent) -> None:
+        metrics.reloads.labels(tenant=event.tenant, outcome="ok" if event.ok else "failed").inc()
+        if event.ok:
+            metrics.serving(event.tenant, event.after.model)
+
+    pool = CategorizerPool(
+        RegistryLoader(settings),
+        preload=settings.serve_tenants or [settings.default_tenant],
+        interval_seconds=settings.reload_interval_seconds,
+        on_reload=on_reload,
+    )
+    for tenant, state in pool.status().items():
+        metrics.serving(tenant, state["model_version"])
+    pool.start()
+    return pool
 
 
 def sql_authenticator(sessions: Any) -> Authenticator:
@@ -122,6 +196,32 @@ def default_decision_log() -> DecisionLog:
 
     settings = Settings()
     return SqlDecisionLog(session_factory(engine_from_settings(settings)), settings)
+
+
+@functools.cache
+def default_sessions() -> sessionmaker[Session]:
+    """Sessions on the database of `Settings()`, one engine per process."""
+    from spendlens.storage.db import engine_from_settings, session_factory  # noqa: PLC0415
+
+    return session_factory(engine_from_settings(Settings()))
+
+
+def _invalid_query(exc: ValidationError) -> JSONResponse:
+    detail = exc.errors(include_url=False, include_context=False, include_input=False)
+    return _error(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        f"{exc.error_count()} invalid query parameter(s)",
+        [dict(d) for d in detail],
+    )
+
+
+def _json(model: BaseModel, status: HTTPStatus = HTTPStatus.OK) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status.value)
+
+
+def _db_unavailable() -> JSONResponse:
+    logger.exception("database error")
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; try again later")
 
 
 def api_key_of(headers: Any) -> str | None:
@@ -232,17 +332,30 @@ def _respond(ctx: bentoml.Context, result: Any) -> Any:
 class SpendlensAPI:
     """The endpoints; `create_service` turns a subclass of it into a BentoML service."""
 
-    categorizer_factory: ClassVar[CategorizerFactory] = staticmethod(default_categorizer)
+    pool_factory: ClassVar[PoolFactory] = staticmethod(default_pool)
     authenticator_factory: ClassVar[AuthenticatorFactory] = staticmethod(default_authenticator)
     decision_log_factory: ClassVar[DecisionLogFactory] = staticmethod(default_decision_log)
+    sessions_factory: ClassVar[SessionsFactory] = staticmethod(default_sessions)
 
     def __init__(self) -> None:
-        self.categorizer = type(self).categorizer_factory()
+        self.pool = type(self).pool_factory()
         self.authenticate = type(self).authenticator_factory()
         self.decisions = type(self).decision_log_factory()
 
     def __is_ready__(self) -> bool:
-        return self.categorizer.health()["ready"]
+        return self.pool.ready()
+
+    @bentoml.on_shutdown  # type: ignore[untyped-decorator]
+    def _stop_reloading(self) -> None:
+        self.pool.stop()
+
+    def categorizer_for(self, tenant: str) -> CategorizerLike:
+        """The categorizer serving `tenant` (the caller has checked the key's tenant).
+
+        Raises:
+            UnknownTenantError: the tenant is not served here.
+        """
+        return self.pool.get(tenant)
 
     def _authorize(self, ctx: bentoml.Context, needed: KeyScope) -> ApiKeyInfo | JSONResponse:
         """The caller's key when it may do `needed` for this service's tenant, else 401/403."""
@@ -258,12 +371,10 @@ class SpendlensAPI:
             return _error(HTTPStatus.UNAUTHORIZED, "the API key is not valid")
         if not info.allows(needed):
             return _error(HTTPStatus.FORBIDDEN, f"the API key lacks the {needed.value!r} scope")
-        if info.tenant_id != self.categorizer.tenant:
-            return _error(HTTPStatus.FORBIDDEN, "the API key's tenant is not served here")
         return info
 
     def _run(
-        self, key: ApiKeyInfo, requests: Sequence[CategorizeRequest]
+        self, key: ApiKeyInfo, requests: Sequence[CategorizeRequest], endpoint: str
     ) -> list[CategorizeResponse] | JSONResponse:
         """Decide, then log every decision (one write per request) before answering."""
         for request in requests:
@@ -273,9 +384,16 @@ class SpendlensAPI:
                     f"the API key cannot act for tenant {request.tenant!r}",
                 )
         try:
-            decided = self.categorizer.decide(requests)
+            categorizer = self.categorizer_for(key.tenant_id)
+        except UnknownTenantError:
+            return _error(HTTPStatus.FORBIDDEN, "the API key's tenant is not served here")
+        started = time.perf_counter()
+        try:
+            decided = categorizer.decide(requests)
         except TenantMismatchError as exc:
             return _error(HTTPStatus.BAD_REQUEST, str(exc))
+        metrics = service_metrics()
+        metrics.decide_seconds.labels(endpoint=endpoint).observe(time.perf_counter() - started)
         records = [
             DecisionRecord.of(key.tenant_id, request, response, inputs)
             for request, (response, inputs) in zip(requests, decided, strict=True)
@@ -288,6 +406,9 @@ class SpendlensAPI:
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "the decision log is unavailable; no decision was returned",
             )
+        metrics.count_decisions(
+            key.tenant_id, [(r.route.value, r.source.value) for r, _ in decided]
+        )
         return [response for response, _ in decided]
 
     @bentoml.api(route="/categorize", output_spec=CategorizeResponse)  # type: ignore[untyped-decorator]
@@ -303,7 +424,7 @@ class SpendlensAPI:
             request = CategorizeRequest.model_validate(payload)
         except ValidationError as exc:
             return _invalid(exc)
-        result = self._run(key, [request])
+        result = self._run(key, [request], "categorize")
         return result if isinstance(result, JSONResponse) else result[0]
 
     @bentoml.api(route="/categorize_batch", output_spec=BatchResponse)  # type: ignore[untyped-decorator]
@@ -326,7 +447,7 @@ class SpendlensAPI:
             batch = BatchRequest.model_validate(payload)
         except ValidationError as exc:
             return _invalid(exc)
-        result = self._run(key, batch.transactions)
+        result = self._run(key, batch.transactions, "categorize_batch")
         if isinstance(result, JSONResponse):
             return result
         return BatchResponse(count=len(result), results=result)
@@ -359,19 +480,314 @@ class SpendlensAPI:
         )
 
     @bentoml.api(route="/status")  # type: ignore[untyped-decorator]
-    def status(self) -> dict[str, bool]:
-        """Readiness in detail: model_loaded, db_reachable, ready."""
-        return self.categorizer.health()
+    def status(self) -> dict[str, Any]:
+        """Readiness in detail: ready, and per loaded tenant its health, champion and rules
+        versions, where the model came from (registry or cache) and any failed reload."""
+        return {"ready": self.pool.ready(), "tenants": self.pool.status()}
+
+    # --- review queue, transactions, reports (GET routes go through http_routes.RestRoutes) ---
+
+    def _sessions(self) -> sessionmaker[Session]:
+        return type(self).sessions_factory()
+
+    def _ingest_settings(self) -> Settings:
+        """Limits and defaults of ingestion (`Settings()`), built on first use."""
+        settings: Settings | None = getattr(self, "_settings_cache", None)
+        if settings is None:
+            settings = Settings()
+            self._settings_cache = settings
+        return settings
+
+    def _authorize_any(self, ctx: bentoml.Context, *scopes: KeyScope) -> ApiKeyInfo | JSONResponse:
+        """The caller's key when it holds any of `scopes`, else the 401/403 of the last one."""
+        result: ApiKeyInfo | JSONResponse = _error(HTTPStatus.FORBIDDEN, "no scope allows this")
+        for needed in scopes:
+            result = self._authorize(ctx, needed)
+            if not isinstance(result, JSONResponse) or result.status_code != HTTPStatus.FORBIDDEN:
+                return result
+        names = " or ".join(repr(s.value) for s in scopes)
+        return _error(HTTPStatus.FORBIDDEN, f"the API key lacks the {names} scope")
+
+    @bentoml.api(route="/review/queue", output_spec=ReviewQueueResponse)  # type: ignore[untyped-decorator]
+    def review_queue(self, ctx: bentoml.Context) -> Any:
+        """GET ?limit=: the key's tenant's unresolved review decisions, oldest first."""
+        return _respond(ctx, self._review_queue(ctx))
+
+    def _review_queue(self, ctx: bentoml.Context) -> Any:
+        from serving import review  # noqa: PLC0415
+
+        key = self._authorize(ctx, KeyScope.REVIEW)
+        if isinstance(key, JSONResponse):
+            return key
+        try:
+            query = ReviewQueueQuery.model_validate(dict(ctx.request.query_params))
+        except ValidationError as exc:
+            return _invalid_query(exc)
+        try:
+            with self._sessions()() as session:
+                items = review.review_queue(session, key.tenant_id, query.limit)
+                open_count = review.open_count(session, key.tenant_id)
+        except SQLAlchemyError:
+            return _db_unavailable()
+        out = []
+        for item in items:
+            amount = None
+            if item.amount_minor is not None and item.currency:
+                value = from_minor(item.amount_minor, item.currency)
+                amount = str(-value if item.direction == "debit" else value)
+            out.append(
+                ReviewItem.model_validate(
+                    {
+                        **asdict(item),
+                        "amount": amount,
+                    }
+                )
+            )
+        return _json(ReviewQueueResponse(open=open_count, count=len(out), items=out))
+
+    @bentoml.api(route="/review/{decision_id}/resolve", output_spec=ResolveResponse)  # type: ignore[untyped-decorator]
+    def resolve_review(self, payload: dict[str, Any], /, ctx: bentoml.Context) -> Any:
+        """Resolve a queued decision: {} accepts its suggestion, {"category": ...} overrides it."""
+        return _respond(ctx, self._resolve_review(payload, ctx))
+
+    def _resolve_review(self, payload: dict[str, Any], ctx: bentoml.Context) -> Any:
+        from serving import review  # noqa: PLC0415
+
+        key = self._authorize(ctx, KeyScope.REVIEW)
+        if isinstance(key, JSONResponse):
+            return key
+        decision_id = str(ctx.request.path_params.get("decision_id", ""))
+        try:
+            request = ResolveRequest.model_validate(payload)
+        except ValidationError as exc:
+            return _invalid(exc)
+        by = request.by or f"api-key:{key.prefix}"
+        try:
+            done = review.resolve(
+                self.decisions, key.tenant_id, decision_id, category=request.category, by=by
+            )
+        except UnknownDecisionError:
+            return _error(HTTPStatus.NOT_FOUND, f"no decision {decision_id!r}")
+        except (review.AlreadyResolvedError, review.NotInReviewError) as exc:
+            return _error(HTTPStatus.CONFLICT, str(exc))
+        except (review.NothingToAcceptError, UnknownCategoryError) as exc:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc))
+        except SQLAlchemyError:
+            return _db_unavailable()
+        return _json(
+            ResolveResponse(
+                decision_id=done.decision_id,
+                category=done.category,
+                accepted=done.accepted,
+                resolved_by=by,
+                stored_on="transaction" if done.feedback.stored_on == "transaction" else "decision",
+                learned=[LearnedDecision.model_validate(d) for d in done.feedback.learned],
+            )
+        )
+
+    @bentoml.api(route="/transactions/ingest", output_spec=IngestResponse)  # type: ignore[untyped-decorator]
+    def ingest_transactions(self, ctx: bentoml.Context) -> Any:
+        """Load a CSV / JSON (list or {"transactions": [...]}) / SMS upload, then categorize it."""
+        return _respond(ctx, self._ingest_transactions(ctx))
+
+    def _ingest_transactions(self, ctx: bentoml.Context) -> Any:
+        from serving import transactions  # noqa: PLC0415
+        from spendlens.ingest.types import NotAStatementError  # noqa: PLC0415
+
+        key = self._authorize(ctx, KeyScope.ADMIN)
+        if isinstance(key, JSONResponse):
+            return key
+        upload = ctx.request.scope.get(UPLOAD_KEY)
+        if not isinstance(upload, Upload):
+            return _error(HTTPStatus.BAD_REQUEST, "no upload in the request body")
+        try:
+            query = IngestQuery.model_validate({**ctx.request.query_params, **upload.fields})
+        except ValidationError as exc:
+            return _invalid_query(exc)
+        fmt = query.format
+        if fmt == "auto" and upload.content_type in ("text/csv", "application/json"):
+            fmt = "csv" if upload.content_type == "text/csv" else "json"
+        filename = query.filename or upload.filename or f"upload.{fmt if fmt != 'auto' else 'txt'}"
+        try:
+            categorizer = self.categorizer_for(key.tenant_id)
+        except UnknownTenantError:
+            return _error(HTTPStatus.FORBIDDEN, "the API key's tenant is not served here")
+        try:
+            outcome = transactions.ingest(
+                upload.data,
+                filename,
+                tenant=key.tenant_id,
+                sessions=self._sessions(),
+                settings=self._ingest_settings(),
+                categorizer=categorizer,
+                decisions=self.decisions,
+                fmt=fmt,
+                account=query.account,
+            )
+        except NotAStatementError as exc:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc))
+        except SQLAlchemyError:
+            return _db_unavailable()
+        summary = outcome.summary
+        return _json(
+            IngestResponse(
+                batch_id=summary.batch_id,
+                filename=summary.filename,
+                source=summary.source.value if summary.source else None,
+                rows_total=summary.rows_total,
+                loaded=summary.loaded,
+                duplicates=summary.duplicates,
+                linked=summary.linked,
+                rejected=summary.rejected,
+                categorized=outcome.categorized,
+                review=outcome.review,
+                uncategorized=outcome.uncategorized,
+                rejects=[
+                    IngestReject(line=r.line_no, reason=r.reason, excerpt=r.excerpt)
+                    for r in summary.rejects
+                ],
+                warnings=[*summary.warnings, *outcome.warnings],
+            )
+        )
+
+    def _listing_query(
+        self, ctx: bentoml.Context
+    ) -> tuple[ApiKeyInfo, TransactionQuery] | JSONResponse:
+        key = self._authorize_any(ctx, KeyScope.CATEGORIZE, KeyScope.REVIEW)
+        if isinstance(key, JSONResponse):
+            return key
+        try:
+            return key, TransactionQuery.model_validate(dict(ctx.request.query_params))
+        except ValidationError as exc:
+            return _invalid_query(exc)
+
+    @bentoml.api(route="/transactions", output_spec=TransactionList)  # type: ignore[untyped-decorator]
+    def list_transactions(self, ctx: bentoml.Context) -> Any:
+        """GET ?limit&cursor&date_from&date_until&category&search: newest first, by cursor."""
+        return _respond(ctx, self._list_transactions(ctx))
+
+    def _list_transactions(self, ctx: bentoml.Context) -> Any:
+        from serving import transactions  # noqa: PLC0415
+
+        parsed = self._listing_query(ctx)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        key, query = parsed
+        filters = transactions.ListFilter(
+            query.date_from, query.date_until, query.category, query.search
+        )
+        try:
+            with self._sessions()() as session:
+                page = transactions.list_transactions(
+                    session, key.tenant_id, filters, limit=query.limit, cursor=query.cursor
+                )
+        except transactions.InvalidCursorError as exc:
+            return _error(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                str(exc),
+                [{"loc": ["cursor"], "msg": "not a cursor of this listing", "type": "value_error"}],
+            )
+        except SQLAlchemyError:
+            return _db_unavailable()
+        items = [
+            TransactionOut.model_validate({**asdict(t), "amount": t.amount}) for t in page.items
+        ]
+        return _json(
+            TransactionList(
+                total=page.total, count=len(items), next_cursor=page.next_cursor, items=items
+            )
+        )
+
+    @bentoml.api(route="/transactions/export.csv")  # type: ignore[untyped-decorator]
+    def export_transactions(self, ctx: bentoml.Context) -> Any:
+        """GET with the listing's filters (no paging): every matching row as text/csv."""
+        return _respond(ctx, self._export_transactions(ctx))
+
+    def _export_transactions(self, ctx: bentoml.Context) -> Any:
+        from serving import transactions  # noqa: PLC0415
+
+        parsed = self._listing_query(ctx)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        key, query = parsed
+        filters = transactions.ListFilter(
+            query.date_from, query.date_until, query.category, query.search
+        )
+        try:
+            with self._sessions()() as session:
+                text = transactions.export_csv(session, key.tenant_id, filters)
+        except SQLAlchemyError:
+            return _db_unavailable()
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="transactions.csv"'},
+        )
+
+    @bentoml.api(route="/reports/spend", output_spec=SpendReportResponse)  # type: ignore[untyped-decorator]
+    def spend_report(self, ctx: bentoml.Context) -> Any:
+        """GET ?date_from&date_until: debits by month and category, credits apart."""
+        return _respond(ctx, self._spend_report(ctx))
+
+    def _spend_report(self, ctx: bentoml.Context) -> Any:
+        from serving import transactions  # noqa: PLC0415
+
+        key = self._authorize_any(ctx, KeyScope.CATEGORIZE, KeyScope.REVIEW)
+        if isinstance(key, JSONResponse):
+            return key
+        try:
+            query = SpendQuery.model_validate(dict(ctx.request.query_params))
+        except ValidationError as exc:
+            return _invalid_query(exc)
+        try:
+            with self._sessions()() as session:
+                report = transactions.spend_report(
+                    session, key.tenant_id, query.date_from, query.date_until
+                )
+        except SQLAlchemyError:
+            return _db_unavailable()
+        return _json(
+            SpendReportResponse(
+                date_from=report.date_from,
+                date_until=report.date_until,
+                credits_handling=(
+                    "debits only in lines; credits (refunds, income) are totalled apart in "
+                    "credits and never subtracted; amounts per currency, never converted"
+                ),
+                lines=[
+                    SpendLine(
+                        month=s.month,
+                        category=s.category,
+                        currency=s.currency,
+                        total_minor=s.total_minor,
+                        total=str(from_minor(s.total_minor, s.currency)),
+                        count=s.count,
+                    )
+                    for s in report.lines
+                ],
+                credits=[
+                    CreditLine(
+                        month=c.month,
+                        currency=c.currency,
+                        total_minor=c.total_minor,
+                        total=str(from_minor(c.total_minor, c.currency)),
+                        count=c.count,
+                    )
+                    for c in report.credits
+                ],
+            )
+        )
 
 
 def create_service(
-    factory: CategorizerFactory,
+    pool: PoolFactory,
     *,
     name: str = "spendlens",
     authenticator: AuthenticatorFactory = default_authenticator,
     decision_log: DecisionLogFactory = default_decision_log,
+    sessions: SessionsFactory = default_sessions,
 ) -> Any:
-    """A BentoML service whose workers build their categorizer with `factory`.
+    """A BentoML service whose workers build their categorizers with `pool`.
 
     `authenticator` and `decision_log` build the key check and the decision log per worker
     (the database of `Settings()` unless given).
@@ -380,15 +796,17 @@ def create_service(
         name.title().replace("-", "").replace("_", ""),
         (SpendlensAPI,),
         {
-            "categorizer_factory": staticmethod(factory),
+            "pool_factory": staticmethod(pool),
             "authenticator_factory": staticmethod(authenticator),
             "decision_log_factory": staticmethod(decision_log),
+            "sessions_factory": staticmethod(sessions),
             "__module__": __name__,
         },
     )
     service = bentoml.service(inner, name=name, **SERVICE_CONFIG)
     service.add_asgi_middleware(JSONBodyGuard)
+    service.add_asgi_middleware(RestRoutes)
     return service
 
 
-Spendlens = create_service(default_categorizer)
+Spendlens = create_service(default_pool)

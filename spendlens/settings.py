@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,41 @@ class Settings(BaseSettings):
     gate_unseen_accuracy_tolerance: float = Field(default=0.02, ge=0)
     gate_ece_tolerance: float = Field(default=0.02, ge=0)
 
+    # Monitoring (monitoring/): drift of the last `monitor_window_hours` of decisions against
+    # the champion's training snapshot, accuracy from feedback on the decisions of the last
+    # `monitor_feedback_window_hours`, and when to ask for retraining.
+    monitor_window_hours: float = Field(default=24.0, gt=0)
+    monitor_feedback_window_hours: float = Field(default=168.0, gt=0)
+    # Retrain when more than this share of the monitored data columns drifted.
+    monitor_drift_share_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Retrain when accuracy from feedback is this many percentage points below the champion's.
+    monitor_accuracy_drop_points: float = Field(default=5.0, ge=0)
+    # Fewer model decisions with feedback than this say nothing about accuracy.
+    monitor_min_feedback: int = Field(default=30, ge=1)
+    # Retrain when this many corrections arrived since the champion was trained.
+    monitor_new_feedback_retrain: int = Field(default=500, ge=1)
+    # Rows of the training snapshot logged with each trained model as the drift reference.
+    monitor_reference_rows: int = Field(default=20_000, ge=100)
+    # Text drift of descriptions: ~10 s per run even on small data, so off unless asked for.
+    monitor_text_drift: bool = False
+
+    # Serving: review routing (per-tenant overrides in `routing_overrides`, e.g.
+    # SPENDLENS_ROUTING_OVERRIDES='{"acme": {"auto_threshold": 0.95}}'), which tenants to load
+    # at start (others load on their first request), and how often to look for a new champion
+    # or changed rules.
+    route_auto_threshold: float = Field(default=0.9, ge=0, le=1)
+    route_suggest_threshold: float = Field(default=0.6, ge=0, le=1)
+    route_review_categories: list[str] = Field(default_factory=list)
+    route_review_amount_over: Decimal | None = Field(default=None, ge=0)
+    routing_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    serve_tenants: list[str] = Field(default_factory=list)
+    serve_taxonomy: str = "default"
+    reload_interval_seconds: float = Field(default=5.0, gt=0)
+    # Registry calls from the service fail fast, so a down MLflow means the local cache, not
+    # minutes of retries.
+    registry_http_retries: int = Field(default=1, ge=0)
+    registry_http_timeout_seconds: int = Field(default=5, ge=1)
+
     @field_validator("state_dir")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:
@@ -89,6 +125,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_dir / 'spendlens.db'}"
+
+    @property
+    def serving_cache_dir(self) -> Path:
+        """Where the service keeps the last champion it loaded, for when MLflow is down."""
+        return self.state_dir / "serving" / "champions"
 
     @property
     def feature_dir(self) -> Path:

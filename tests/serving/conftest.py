@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,7 @@ from serving.decisions import (
     InMemoryDecisionLog,
     SqlDecisionLog,
 )
+from serving.reload import CategorizerPool, UnknownTenantError
 from serving.routing import Route, Source
 from serving.runtime import TenantMismatchError
 from serving.schemas import CategorizeRequest, CategorizeResponse, Explanation
@@ -113,6 +115,39 @@ class Backend:
     categorizer: FakeCategorizer = field(default_factory=FakeCategorizer)
     authenticate: Authenticator = FAKE_KEYS.get
     log: DecisionLog = field(default_factory=InMemoryDecisionLog)
+    pool: CategorizerPool | None = None  # a real pool (serving.reload) instead of the fake
+    # Tenant data for the review/transaction endpoints: an unmigrated in-memory database (so
+    # those endpoints answer 503) unless sql_backend points it at its SQLite file.
+    sessions: sessionmaker[Session] = field(
+        default_factory=lambda: session_factory(make_engine("sqlite://"))
+    )
+
+
+class BackendPool:
+    """The backend's real pool when a test set one, else the fake categorizer for its tenant."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def get(self, tenant: str) -> Any:
+        if self.backend.pool is not None:
+            return self.backend.pool.get(tenant)
+        if tenant != self.backend.categorizer.tenant:
+            raise UnknownTenantError(f"tenant {tenant!r} is not served here")
+        return self.backend.categorizer
+
+    def ready(self) -> bool:
+        if self.backend.pool is not None:
+            return self.backend.pool.ready()
+        return self.backend.categorizer.health()["ready"]
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        if self.backend.pool is not None:
+            return self.backend.pool.status()
+        return {self.backend.categorizer.tenant: dict(self.backend.categorizer.health())}
+
+    def stop(self) -> None:
+        pass
 
 
 class _Log:
@@ -142,10 +177,11 @@ def app_client(backend: Backend) -> Iterator[TestClient]:
         return backend.authenticate(key)
 
     service = create_service(
-        lambda: backend.categorizer,
+        lambda: BackendPool(backend),
         name="spendlens-test",
         authenticator=lambda: check,
         decision_log=lambda: _Log(backend),
+        sessions=lambda: backend.sessions,  # late-bound: sql_backend switches it
     )
     with TestClient(service.to_asgi()) as client:
         yield client
@@ -185,7 +221,9 @@ def sql_backend(backend: Backend, tmp_path: Path) -> Iterator[SqlBackend]:
     log = SqlDecisionLog(sessions, Settings(state_dir=tmp_path / "state"))
     backend.authenticate = sql_authenticator(sessions)
     backend.log = log
+    unmigrated, backend.sessions = backend.sessions, sessions
     yield SqlBackend(sessions, log, keys)
     backend.authenticate = FAKE_KEYS.get
     backend.log = InMemoryDecisionLog(LABELS)
+    backend.sessions = unmigrated
     engine.dispose()

@@ -120,8 +120,9 @@ def test_batch_over_the_limit_is_413_with_a_clear_message(client: TestClient) ->
 def test_ready_service_reports_readiness(client: TestClient) -> None:
     assert client.get("/livez").status_code == 200
     assert client.get("/readyz").status_code == 200
-    status = client.post("/status")
-    assert status.json() == {"model_loaded": True, "db_reachable": True, "ready": True}
+    status = client.post("/status").json()
+    assert status["ready"] is True
+    assert status["tenants"]["acme"] == {"model_loaded": True, "db_reachable": True, "ready": True}
 
 
 def test_service_without_a_model_is_not_ready(client: TestClient, fake: FakeCategorizer) -> None:
@@ -129,6 +130,8 @@ def test_service_without_a_model_is_not_ready(client: TestClient, fake: FakeCate
     try:
         assert client.get("/livez").status_code == 200
         assert client.get("/readyz").status_code == 503
-        assert client.post("/status").json()["model_loaded"] is False
+        status = client.post("/status").json()
+        assert status["ready"] is False
+        assert status["tenants"]["acme"]["model_loaded"] is False
     finally:
         fake.ready = True
