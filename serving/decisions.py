@@ -54,6 +54,8 @@ class DecisionRecord:
     corrected_category: str | None = None
     corrected_by: str | None = None
     corrected_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None  # set by feedback or a review: leaves the queue
+    resolved_by: str | None = None
 
     @classmethod
     def of(
@@ -137,6 +139,8 @@ class DecisionLog(Protocol):
     ) -> FeedbackResult:
         """Store a correction of one of the tenant's decisions, then learn from corrections.
 
+        The decision is resolved by it (`resolved_at`/`resolved_by`): it leaves the review queue.
+
         Raises:
             UnknownDecisionError: the tenant has no such decision.
             UnknownCategoryError: the category is not in the tenant's taxonomy.
@@ -169,6 +173,8 @@ def _record(row: Decision) -> DecisionRecord:
         corrected_category=row.corrected_category,
         corrected_by=row.corrected_by,
         corrected_at=_aware(row.corrected_at),
+        resolved_at=_aware(row.resolved_at),
+        resolved_by=row.resolved_by,
     )
 
 
@@ -218,6 +224,8 @@ class SqlDecisionLog:
                 "corrected_category": r.corrected_category,
                 "corrected_by": r.corrected_by,
                 "corrected_at": r.corrected_at,
+                "resolved_at": r.resolved_at,
+                "resolved_by": r.resolved_by,
             }
             for r in records
         ]
@@ -282,7 +290,8 @@ class SqlDecisionLog:
                     pass  # not loaded (yet): the decision row keeps the correction
             row.corrected_category = category
             row.corrected_by = by
-            row.corrected_at = utcnow()
+            row.corrected_at = row.resolved_at = utcnow()
+            row.resolved_by = by
             merchant = row.features.get("merchant_id")
             decisions = learn(
                 session,
@@ -332,7 +341,13 @@ class InMemoryDecisionLog:
             raise UnknownDecisionError(f"no decision {decision_id!r}")
         if category not in self.labels:
             raise UnknownCategoryError(f"{category!r} is not a category of the taxonomy")
+        now = utcnow()
         self.rows[decision_id] = replace(
-            row, corrected_category=category, corrected_by=by, corrected_at=utcnow()
+            row,
+            corrected_category=category,
+            corrected_by=by,
+            corrected_at=now,
+            resolved_at=now,
+            resolved_by=by,
         )
         return FeedbackResult(stored=True, stored_on="decision", learned=[])

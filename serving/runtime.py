@@ -22,8 +22,16 @@ from rules.engine import CompiledRules, Evaluation
 from rules.inputs import rule_input_of_normalized
 from serving.cascade import cascade
 from serving.decisions import DecisionInputs
+from serving.explain import merchant_evidence, word_weights
 from serving.routing import RoutingPolicy, Source
-from serving.schemas import TOP_K, Alternative, CategorizeRequest, CategorizeResponse, Explanation
+from serving.schemas import (
+    TOP_K,
+    Alternative,
+    CategorizeRequest,
+    CategorizeResponse,
+    Explanation,
+    WordWeight,
+)
 from spendlens.frames import frame_of, record_of
 from spendlens.ingest.types import Direction, RawTransaction
 from spendlens.ingest.types import Source as InputSource
@@ -34,6 +42,7 @@ from spendlens.taxonomy import Taxonomy
 logger = logging.getLogger(__name__)
 
 DEFAULT_TAXONOMY = "default"
+EXPLAIN_MAX_ROWS = 16  # larger requests get merchant evidence but no word weights
 UNKNOWN_ACCOUNT = "unknown"
 
 # rows (tenant, taxonomy, account_id, merchant_id) -> FEATURE_COLUMNS, one row per input row
@@ -143,16 +152,24 @@ class Categorizer:
         normalized = [self._normalize(i, r) for i, r in enumerate(requests)]
         evaluations = self._evaluate_rules(requests, normalized)
         undecided = [i for i, e in enumerate(evaluations) if e is None or e.winner is None]
-        predictions, model_inputs = self._predict(
+        predictions, model_inputs, words = self._predict(
             [requests[i] for i in undecided], [normalized[i] for i in undecided]
         )
         by_row = dict(zip(undecided, predictions, strict=True))
         inputs_by_row = dict(zip(undecided, model_inputs, strict=True))
+        words_by_row = dict(zip(undecided, words, strict=True))
         decided = []
         for i, (request, norm, evaluation) in enumerate(
             zip(requests, normalized, evaluations, strict=True)
         ):
-            response = self._decide(request, norm, evaluation, by_row.get(i))
+            response = self._decide(
+                request,
+                norm,
+                evaluation,
+                by_row.get(i),
+                words_by_row.get(i, []),
+                inputs_by_row.get(i, {}),
+            )
             features: dict[str, Any] = {
                 "merchant": norm.merchant.name,
                 "merchant_id": norm.merchant.merchant_id,
@@ -166,6 +183,9 @@ class Categorizer:
             }
             if response.source is Source.MODEL and i in inputs_by_row:
                 features["model_input"] = inputs_by_row[i]
+            # What a reviewer needs later (the review queue shows them).
+            features["reason"] = response.explanation.reason
+            features["alternatives"] = [a.model_dump() for a in response.alternatives]
             decided.append((response, DecisionInputs(norm.description, features)))
         return decided
 
@@ -196,13 +216,16 @@ class Categorizer:
 
     def _predict(
         self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
-    ) -> tuple[list[list[Alternative]], list[dict[str, Any]]]:
-        """Top-K categories per row, best first, and the model input values of each row.
+    ) -> tuple[list[list[Alternative]], list[dict[str, Any]], list[list[WordWeight]]]:
+        """Per row: top-K categories (best first), the model input values, and the words that
+        carried the best category (only for requests of up to EXPLAIN_MAX_ROWS rows: each
+        explained row costs one more scoring call).
 
-        Both lists are empty per row without a model.
+        All lists are empty per row without a model.
         """
         if self.model is None or not requests:
-            return [[] for _ in requests], [{} for _ in requests]
+            empty: list[Any] = [[] for _ in requests]
+            return empty, [{} for _ in requests], list(empty)
         frame = self.model_input(requests, normalized)
         used = frame.drop(columns=["description"], errors="ignore")
         values: list[dict[str, Any]] = json.loads(used.to_json(orient="records", date_format="iso"))
@@ -217,7 +240,12 @@ class Categorizer:
             ]
             for i in range(len(requests))
         ]
-        return alternatives, values
+        words: list[list[WordWeight]] = [[] for _ in requests]
+        if len(requests) <= EXPLAIN_MAX_ROWS:
+            for i in range(len(requests)):
+                weights = word_weights(self.model.model, frame.iloc[[i]], int(order[i, 0]))
+                words[i] = [WordWeight(word=w, weight=v) for w, v in weights]
+        return alternatives, values, words
 
     def model_input(
         self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
@@ -269,6 +297,8 @@ class Categorizer:
         norm: NormalizedTransaction,
         evaluation: Evaluation | None,
         alternatives: list[Alternative] | None,
+        words: list[WordWeight],
+        model_values: dict[str, Any],
     ) -> CategorizeResponse:
         winner = evaluation.winner if evaluation is not None else None
         evidence = {
@@ -301,6 +331,8 @@ class Categorizer:
                 rule_id=rule.rule_id if rule is not None else None,
                 rule_name=rule.name if rule is not None else None,
                 conditions=list(rule.fired) if rule is not None else [],
+                words=words if model is not None else [],
+                merchant_evidence=merchant_evidence(model_values) if model is not None else {},
                 **evidence,
             ),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -60,6 +60,14 @@ class Alternative(BaseModel):
     confidence: float = Field(ge=0, le=1)
 
 
+class WordWeight(BaseModel):
+    """A word of the description and how much the chosen category's probability drops
+    without it."""
+
+    word: str
+    weight: float
+
+
 class Explanation(BaseModel):
     """Why the decision came out as it did."""
 
@@ -70,6 +78,10 @@ class Explanation(BaseModel):
     merchant: str | None = None  # the normalized merchant the model saw
     merchant_id: str | None = None
     mcc_description: str | None = None
+    # Model decisions: the words that carried the category (requests of up to 16 rows) and what
+    # the model knew of the merchant (transactions seen, confirmed labels, ...).
+    words: list[WordWeight] = Field(default_factory=list)
+    merchant_evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 class CategorizeResponse(BaseModel):
@@ -136,3 +148,202 @@ class ErrorBody(BaseModel):
 
     error: str
     detail: list[dict[str, object]] = Field(default_factory=list)
+
+
+# --- review queue, transactions and reports ---------------------------------------------------
+
+MAX_PAGE = 1_000  # transactions per listing page
+MAX_REVIEW_PAGE = 500  # decisions per review-queue page
+
+
+class ReviewQueueQuery(BaseModel):
+    """Query parameters of GET /review/queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=MAX_REVIEW_PAGE)
+
+
+class ReviewItem(BaseModel):
+    """A decision waiting for a reviewer; the description is PII-masked."""
+
+    decision_id: str
+    created_at: dt.datetime
+    description: str
+    merchant: str | None = None
+    merchant_id: str | None = None
+    amount: str | None = None  # signed decimal, negative for a debit
+    amount_minor: int | None = None  # absolute, in the currency's minor units
+    currency: str | None = None
+    direction: Literal["debit", "credit"] | None = None
+    date: dt.date | None = None
+    category: str | None  # the suggestion; None when nothing was suggested
+    primary_category: str | None = None
+    confidence: float = Field(ge=0, le=1)
+    reason: str
+    source: Source
+    transaction_id: str | None = None
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+class ReviewQueueResponse(BaseModel):
+    """The oldest unresolved review decisions; `open` counts all of them."""
+
+    open: int
+    count: int
+    items: list[ReviewItem]
+
+
+class ResolveRequest(BaseModel):
+    """A reviewer's answer: no `category` accepts the suggestion, a category overrides it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str | None = Field(default=None, min_length=1, max_length=128)
+    by: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class ResolveResponse(BaseModel):
+    """The decision is resolved; the answer is stored as feedback and learning ran."""
+
+    decision_id: str
+    category: str
+    accepted: bool  # the suggestion was taken
+    resolved_by: str
+    stored_on: Literal["transaction", "decision"]
+    learned: list[LearnedDecision] = Field(default_factory=list)
+
+
+class IngestQuery(BaseModel):
+    """Query parameters (or multipart form fields) of POST /transactions/ingest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["auto", "csv", "json", "sms"] = "auto"
+    account: str | None = Field(default=None, min_length=1, max_length=128)
+    filename: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class IngestReject(BaseModel):
+    """A row that was not loaded: its line (CSV) or item (JSON) number and why."""
+
+    line: int
+    reason: str
+    excerpt: str = ""  # PII-masked
+
+
+class IngestResponse(BaseModel):
+    """What an upload did: loader counts, rejects, and how its stored rows were categorized."""
+
+    batch_id: str
+    filename: str
+    source: Literal["csv", "json", "sms"] | None
+    rows_total: int
+    loaded: int
+    duplicates: int
+    linked: int
+    rejected: int
+    categorized: int
+    review: int  # of the categorized rows, how many were routed to review
+    uncategorized: int
+    rejects: list[IngestReject] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ExportQuery(BaseModel):
+    """Query parameters of GET /transactions/export.csv: the listing's filters, no paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: dt.date | None = None
+    date_until: dt.date | None = None
+    category: str | None = Field(default=None, min_length=1, max_length=128)
+    search: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> ExportQuery:
+        if self.date_from and self.date_until and self.date_from > self.date_until:
+            raise ValueError("date_from must not be after date_until")
+        return self
+
+
+class TransactionQuery(ExportQuery):
+    """Query parameters of GET /transactions: the filters plus a page size and cursor."""
+
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TransactionOut(BaseModel):
+    """A stored transaction and the category shown for it."""
+
+    id: str
+    date: dt.date
+    description: str  # PII-masked
+    merchant: str
+    merchant_id: str
+    amount: str  # signed decimal, negative for a debit
+    amount_minor: int  # absolute
+    currency: str
+    direction: Literal["debit", "credit"]
+    mcc: str | None = None
+    account_id: str
+    category: str | None
+    # "label": a person's (or an import's) label; else the machine category's source.
+    category_source: Literal["label", "rule", "model", "fallback"] | None
+    confidence: float | None = None
+
+
+class TransactionList(BaseModel):
+    """One page, newest first; pass `next_cursor` as `cursor` for the next (None: last page)."""
+
+    total: int
+    count: int
+    next_cursor: str | None
+    items: list[TransactionOut]
+
+
+class SpendQuery(BaseModel):
+    """Query parameters of GET /reports/spend (inclusive dates; both optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: dt.date | None = None
+    date_until: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> SpendQuery:
+        if self.date_from and self.date_until and self.date_from > self.date_until:
+            raise ValueError("date_from must not be after date_until")
+        return self
+
+
+class SpendLine(BaseModel):
+    """Debits of one month, category and currency (`category` None: uncategorized)."""
+
+    month: str
+    category: str | None
+    currency: str
+    total_minor: int
+    total: str  # decimal
+    count: int
+
+
+class CreditLine(BaseModel):
+    """Credits (refunds, income) of one month and currency."""
+
+    month: str
+    currency: str
+    total_minor: int
+    total: str
+    count: int
+
+
+class SpendReportResponse(BaseModel):
+    """Spending by month and category; credits are listed apart, never netted."""
+
+    date_from: dt.date | None
+    date_until: dt.date | None
+    credits_handling: str
+    lines: list[SpendLine]
+    credits: list[CreditLine]

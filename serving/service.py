@@ -58,6 +58,7 @@ from serving.schemas import (
     CategorizeResponse,
     CreditLine,
     ErrorBody,
+    ExportQuery,
     FeedbackRequest,
     FeedbackResponse,
     IngestQuery,
@@ -651,13 +652,13 @@ class SpendlensAPI:
         )
 
     def _listing_query(
-        self, ctx: bentoml.Context
-    ) -> tuple[ApiKeyInfo, TransactionQuery] | JSONResponse:
+        self, ctx: bentoml.Context, model: type[ExportQuery]
+    ) -> tuple[ApiKeyInfo, Any] | JSONResponse:
         key = self._authorize_any(ctx, KeyScope.CATEGORIZE, KeyScope.REVIEW)
         if isinstance(key, JSONResponse):
             return key
         try:
-            return key, TransactionQuery.model_validate(dict(ctx.request.query_params))
+            return key, model.model_validate(dict(ctx.request.query_params))
         except ValidationError as exc:
             return _invalid_query(exc)
 
@@ -669,7 +670,7 @@ class SpendlensAPI:
     def _list_transactions(self, ctx: bentoml.Context) -> Any:
         from serving import transactions  # noqa: PLC0415
 
-        parsed = self._listing_query(ctx)
+        parsed = self._listing_query(ctx, TransactionQuery)
         if isinstance(parsed, JSONResponse):
             return parsed
         key, query = parsed
@@ -706,7 +707,7 @@ class SpendlensAPI:
     def _export_transactions(self, ctx: bentoml.Context) -> Any:
         from serving import transactions  # noqa: PLC0415
 
-        parsed = self._listing_query(ctx)
+        parsed = self._listing_query(ctx, ExportQuery)
         if isinstance(parsed, JSONResponse):
             return parsed
         key, query = parsed

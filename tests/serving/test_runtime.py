@@ -14,7 +14,7 @@ from features.transforms import FEATURE_COLUMNS, feature_defaults
 from rules.engine import CompiledRules
 from rules.models import Rule, TextCondition
 from serving.routing import Route, RoutingPolicy, Source
-from serving.runtime import Categorizer, ServingModel, TenantMismatchError
+from serving.runtime import EXPLAIN_MAX_ROWS, Categorizer, ServingModel, TenantMismatchError
 from serving.schemas import CategorizeRequest
 from spendlens.normalize.transaction import Normalizer
 from spendlens.taxonomy import Category, Taxonomy
@@ -142,9 +142,31 @@ def test_model_decides_unmatched_rows_with_top_three_alternatives() -> None:
         "Food.Coffee",
     ]
     assert taxi.confidence == pytest.approx(0.93)
-    # only the unmatched row reached the model
-    assert len(model.frames) == 1
+    # only the unmatched row reached the model (the second call scores its explanation)
     assert len(model.frames[0]) == 1
+    # the description, then one variant per word left out: UBER, TRIP, HELP.UBER.COM
+    assert list(model.frames[1]["description"])[0] == "UBER TRIP HELP.UBER.COM"
+    assert len(model.frames[1]) == 4
+
+
+def test_model_decision_names_the_words_that_carried_it_and_the_merchant_evidence() -> None:
+    [taxi] = categorizer(model=FakeModel(), features=FakeFeatures()).categorize(
+        [request("UBER TRIP")]
+    )
+    words = {w.word: w.weight for w in taxi.explanation.words}
+    # Without "UBER" the fake model falls back to its flat answer: 0.93 -> 0.2 for Travel.Taxi.
+    assert words == {"UBER": pytest.approx(0.73)}
+    assert "transactions_seen" in taxi.explanation.merchant_evidence
+
+
+def test_large_batches_skip_word_weights_but_keep_the_merchant_evidence() -> None:
+    model = FakeModel()
+    outs = categorizer(model=model, features=FakeFeatures()).categorize(
+        [request(f"UBER TRIP {i}") for i in range(EXPLAIN_MAX_ROWS + 1)]
+    )
+    assert len(model.frames) == 1  # no explanation scoring
+    assert all(out.explanation.words == [] for out in outs)
+    assert all(out.explanation.merchant_evidence for out in outs)
 
 
 def test_model_input_has_training_columns_and_online_features() -> None:

@@ -1,0 +1,75 @@
+"""Why the model chose a category: the words that carried it, and what is known of the merchant.
+
+Model-agnostic on purpose (the champion may be linear or boosted, with a text prior inside):
+a word's weight is how much the chosen category's probability drops when that word is left out
+of the description (occlusion), all variants scored in one `predict_proba` call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MAX_WORDS = 8  # distinct words tried per description; the first ones carry the merchant
+TOP_WORDS = 3
+_WORD = re.compile(r"[^\W\d_][\w'&.-]*", re.UNICODE)
+# The merchant features a reviewer can read, as (feature column, label in the explanation).
+MERCHANT_EVIDENCE = (
+    ("m_txn_count", "transactions_seen"),
+    ("m_confirmed_count", "confirmed_labels"),
+    ("m_confirmed_top", "confirmed_top_category"),
+    ("m_confirmed_top_share", "confirmed_top_share"),
+    ("am_last_category", "account_last_category"),
+)
+
+
+def words_of(description: str) -> list[str]:
+    """Distinct words of a description (no numbers or masked placeholders), in order."""
+    seen: dict[str, None] = {}
+    for match in _WORD.finditer(description):
+        word = match.group(0).strip(".-'&")
+        if len(word) > 1 and word.casefold() not in {w.casefold() for w in seen}:
+            seen[word] = None
+    return list(seen)[:MAX_WORDS]
+
+
+def without(description: str, word: str) -> str:
+    """The description with every occurrence of `word` (case-insensitive, whole word) removed."""
+    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+    return " ".join(pattern.sub(" ", description).split())
+
+
+def word_weights(
+    model: Any, row: pd.DataFrame, class_index: int, *, top: int = TOP_WORDS
+) -> list[tuple[str, float]]:
+    """The words whose removal lowers the chosen class's probability most, strongest first.
+
+    Args:
+        model: anything with `predict_proba` over the model input frame.
+        row: the one-row model input the decision was made on (with `description`).
+        class_index: the chosen class's column in `predict_proba`.
+    """
+    description = str(row["description"].iloc[0])
+    words = words_of(description)
+    if not words:
+        return []
+    variants = pd.concat([row] * (len(words) + 1), ignore_index=True)
+    variants["description"] = [description, *(without(description, w) for w in words)]
+    proba = np.asarray(model.predict_proba(variants), dtype=float)[:, class_index]
+    drops = proba[0] - proba[1:]
+    ranked = sorted(zip(words, drops, strict=True), key=lambda pair: -pair[1])
+    return [(word, round(float(drop), 4)) for word, drop in ranked[:top] if drop > 0]
+
+
+def merchant_evidence(features: dict[str, Any]) -> dict[str, Any]:
+    """The merchant facts the model saw, under readable names (unknown values left out)."""
+    out: dict[str, Any] = {}
+    for column, label in MERCHANT_EVIDENCE:
+        value = features.get(column)
+        if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+            continue
+        out[label] = value
+    return out
