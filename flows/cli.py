@@ -11,7 +11,10 @@ import typer
 
 from spendlens.cli import console, settings_of, user_errors
 
-app = typer.Typer(help="Prefect flows: build_features, train, promote.", no_args_is_help=True)
+app = typer.Typer(
+    help="Prefect flows: monitor, retrain, backfill, build_features, train, promote.",
+    no_args_is_help=True,
+)
 
 
 def prefect_environment(state_dir: Path) -> None:
@@ -38,7 +41,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 @app.command("list")
 def list_flows() -> None:
     """The flows and their parameters."""
-    from flows.training import FLOWS  # noqa: PLC0415
+    from flows.registry import FLOWS  # noqa: PLC0415
 
     for name, flow in FLOWS.items():
         console.print(f"{name:<16} {flow.description or ''}", markup=False)
@@ -54,10 +57,38 @@ def run(
     settings = settings_of(ctx)
     params = parse_params(param or [])
     prefect_environment(settings.ensure_state_dir())
-    from flows.training import FLOWS  # noqa: PLC0415
+    from flows.registry import FLOWS  # noqa: PLC0415
 
     if name not in FLOWS:
         raise typer.BadParameter(f"unknown flow {name!r}; flows: {', '.join(FLOWS)}")
     with user_errors(TypeError):
         result = FLOWS[name](**params)
     console.print_json(json.dumps(result, default=str))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option(help="Default tenant of every deployment.")] = None,
+    taxonomy: Annotated[str, typer.Option(help="Default taxonomy.")] = "default",
+) -> None:
+    """Register the deployments with the Prefect server and run their flows until stopped.
+
+    `monitor` runs on an interval, `retrain` nightly, the rest on demand; trigger any of them
+    from the dashboard with parameters. Needs PREFECT_API_URL (`make up` sets it).
+    """
+    settings = settings_of(ctx)
+    prefect_environment(settings.ensure_state_dir())
+    if not os.environ.get("PREFECT_API_URL"):
+        raise typer.BadParameter(
+            "PREFECT_API_URL is not set: start a Prefect server (make up starts one on "
+            "127.0.0.1:4200) and export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            param_hint="PREFECT_API_URL",
+        )
+    from prefect import serve as prefect_serve  # noqa: PLC0415
+
+    from flows.registry import build_deployments, deployment_specs  # noqa: PLC0415
+
+    for spec in deployment_specs(settings):
+        console.print(f"{spec.flow}/{spec.name:<10} {spec.schedule}", markup=False)
+    prefect_serve(*build_deployments(settings, tenant or settings.default_tenant, taxonomy))

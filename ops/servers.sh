@@ -3,6 +3,8 @@
 #   bentoml  the categorization API  (spendlens serve)  http://127.0.0.1:3000
 #   mlflow   the tracking/registry UI                   http://127.0.0.1:5000
 #   prefect  the flows dashboard                        http://127.0.0.1:4200
+#   flows    `spendlens flows serve`: registers the deployments (monitor hourly, retrain
+#            nightly, backfill/train/... on demand) and runs their flow runs
 # Usage: ops/servers.sh start|stop|status
 # Logs in <state>/logs/<name>.log, pids in <state>/run/<name>.pid. `start` skips a server that
 # already runs and waits until each answers its health URL; `stop` is harmless when none runs.
@@ -26,10 +28,10 @@ export PREFECT_HOME=${PREFECT_HOME:-$STATE/prefect}
 export PREFECT_SERVER_UI_STATIC_DIRECTORY=${PREFECT_SERVER_UI_STATIC_DIRECTORY:-$STATE/prefect/ui}
 export MPLCONFIGDIR=${MPLCONFIGDIR:-$STATE/mpl}
 
-SERVERS=(bentoml mlflow prefect)
+SERVERS=(bentoml mlflow prefect flows)
 
 port_of() {
-    case $1 in bentoml) echo 3000 ;; mlflow) echo 5000 ;; prefect) echo 4200 ;; esac
+    case $1 in bentoml) echo 3000 ;; mlflow) echo 5000 ;; prefect | flows) echo 4200 ;; esac
 }
 
 url_of() { echo "http://$HOST:$(port_of "$1")"; }
@@ -50,6 +52,7 @@ command_of() { # sets CMD to the argv that runs server $1
         mlflow) CMD=("$BIN/mlflow" server --backend-store-uri "sqlite:///$STATE/mlflow.db"
             --artifacts-destination "$STATE/mlartifacts" --host "$HOST" --port "$port" --workers 1) ;;
         prefect) CMD=("$BIN/prefect" server start --host "$HOST" --port "$port") ;;
+        flows) CMD=(env "PREFECT_API_URL=$(url_of prefect)/api" "$BIN/spendlens" flows serve) ;;
     esac
 }
 
@@ -60,7 +63,16 @@ pid_of() { # the recorded pid, if that process is still alive
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-answers() { curl -fsS -o /dev/null --max-time 3 "$(health_of "$1")" 2>/dev/null; }
+answers() {
+    if [[ $1 == flows ]]; then # up once its deployments are registered with the server
+        local count
+        count=$(curl -fsS --max-time 3 -X POST "$(url_of prefect)/api/deployments/count" \
+            2>/dev/null) || return 1
+        [[ ${count:-0} -gt 0 ]] && pid_of flows >/dev/null
+        return
+    fi
+    curl -fsS -o /dev/null --max-time 3 "$(health_of "$1")" 2>/dev/null
+}
 
 start_one() {
     local name=$1 pid
@@ -127,12 +139,14 @@ status_one() {
 
 case ${1:-} in
     start)
-        for name in "${SERVERS[@]}"; do start_one "$name"; done
+        for name in bentoml mlflow prefect; do start_one "$name"; done
         failed=0
-        for name in "${SERVERS[@]}"; do wait_one "$name" || failed=1; done
+        # The flows process registers its deployments with the Prefect server: start it after.
+        if wait_one prefect; then start_one flows; else failed=1; fi
+        for name in bentoml mlflow flows; do wait_one "$name" || failed=1; done
         exit "$failed"
         ;;
-    stop) for name in "${SERVERS[@]}"; do stop_one "$name"; done ;;
+    stop) for name in flows bentoml mlflow prefect; do stop_one "$name"; done ;;
     status) for name in "${SERVERS[@]}"; do status_one "$name"; done ;;
     *)
         echo "usage: $0 start|stop|status" >&2

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from spendlens.money import currency_exponent, from_minor
 from spendlens.normalize.transaction import NormalizedTransaction
-from spendlens.storage.models import Label, Transaction
+from spendlens.storage.models import Decision, Label, Transaction
 from spendlens.storage.models import Taxonomy as TaxonomyRow
 
 TXN_COLUMNS: tuple[str, ...] = (
@@ -143,6 +143,85 @@ def _labels(session: Session, tenant_id: str, taxonomy: str, txns: pd.DataFrame)
     when = labels["transaction_id"].map(txns.set_index("transaction_id")["event_timestamp"])
     labels["label_timestamp"] = created.where(labels["label_source"] != "import", when)
     return labels[list(LABEL_COLUMNS)].reset_index(drop=True)
+
+
+DECISION_ID_PREFIX = "decision:"
+
+
+def corrected_decisions(
+    session: Session, tenant_id: str, *, since: dt.datetime | None = None
+) -> Frames:
+    """Corrections of decisions about transactions that are not stored, as training rows.
+
+    A correction of a decision about a stored transaction is already a label of that
+    transaction; the others (an app that only calls the API) would be lost to training
+    without this. Each row is rebuilt from what the decision log kept: the masked text and the
+    normalized values, under the id `decision:<decision id>`.
+    """
+    stmt = select(
+        Decision.id,
+        Decision.description,
+        Decision.features,
+        Decision.corrected_category,
+        Decision.corrected_at,
+    ).where(
+        Decision.tenant_id == tenant_id,
+        Decision.corrected_category.is_not(None),
+        Decision.transaction_id.is_(None),
+    )
+    if since is not None:
+        stmt = stmt.where(Decision.corrected_at >= since)
+    txns, labels = [], []
+    for decision_id, description, features, category, corrected_at in session.execute(
+        stmt.order_by(Decision.corrected_at, Decision.id)
+    ):
+        values = dict(features or {})
+        if not values.get("date") or values.get("amount_minor") is None:
+            continue  # logged without normalized values: nothing to learn from
+        currency = str(values.get("currency") or "USD")
+        row_id = f"{DECISION_ID_PREFIX}{decision_id}"
+        txns.append(
+            {
+                "transaction_id": row_id,
+                "tenant_id": tenant_id,
+                "account_id": values.get("account_tail") or "unknown",
+                "event_timestamp": day_start(dt.date.fromisoformat(str(values["date"]))),
+                "description": description,
+                "merchant_name": values.get("merchant") or "",
+                "merchant_id": values.get("merchant_id") or "",
+                "amount": float(from_minor(int(values["amount_minor"]), currency)),
+                "currency": currency,
+                "direction": values.get("direction") or "debit",
+                "mcc": values.get("mcc"),
+                "mcc_description": values.get("mcc_description"),
+            }
+        )
+        when = corrected_at if corrected_at.tzinfo else corrected_at.replace(tzinfo=dt.UTC)
+        labels.append(
+            {
+                "transaction_id": row_id,
+                "category": category,
+                "label_source": "feedback",
+                "label_timestamp": when,
+            }
+        )
+    if not txns:
+        return Frames(empty_txns(), empty_labels())
+    label_frame = pd.DataFrame(labels, columns=list(LABEL_COLUMNS))
+    label_frame["label_timestamp"] = pd.to_datetime(label_frame["label_timestamp"], utc=True)
+    return Frames(frame_of(txns), label_frame)
+
+
+def with_feedback(stored: Frames, corrections: Frames) -> Frames:
+    """`stored` plus decision corrections, as one set of frames (training, features)."""
+    if corrections.txns.empty:
+        return stored
+    if stored.txns.empty:
+        return corrections
+    return Frames(
+        pd.concat([stored.txns, corrections.txns], ignore_index=True),
+        pd.concat([stored.labels, corrections.labels], ignore_index=True),
+    )
 
 
 def newest_labels(labels: pd.DataFrame) -> pd.Series:

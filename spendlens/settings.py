@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Text drift of descriptions: ~10 s per run even on small data, so off unless asked for.
     monitor_text_drift: bool = False
 
+    # Prefect deployments (`spendlens flows serve`): monitor on an interval, retrain on a cron
+    # (UTC); retrain only trains when the newest monitoring run of the champion asked for it.
+    monitor_schedule_seconds: int = Field(default=3600, ge=60)
+    retrain_cron: str = "0 2 * * *"
+
     # Serving: review routing (per-tenant overrides in `routing_overrides`, e.g.
     # SPENDLENS_ROUTING_OVERRIDES='{"acme": {"auto_threshold": 0.95}}'), which tenants to load
     # at start (others load on their first request), and how often to look for a new champion

@@ -7,10 +7,19 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from spendlens.frames import TXN_COLUMNS, frame_of, load_frames, newest_labels, training_frame
+from spendlens.frames import (
+    TXN_COLUMNS,
+    corrected_decisions,
+    frame_of,
+    load_frames,
+    newest_labels,
+    training_frame,
+    with_feedback,
+)
 from spendlens.ingest.loader import IngestOptions, csv_options_from_settings, ingest_bytes
 from spendlens.settings import Settings
 from spendlens.storage import repository as repo
+from spendlens.storage.models import Decision
 from spendlens.storage.taxonomies import taxonomy_id
 
 STATEMENT = b"""Date,Description,Amount,Currency,Category
@@ -123,3 +132,67 @@ def test_frame_of_fills_optional_columns() -> None:
     assert list(frame.columns) == list(TXN_COLUMNS)
     assert frame.loc[0, "mcc"] is None
     assert frame.loc[0, "amount"] == 3.0
+
+
+def _decision(tenant: str, decision_id: str, **changes: object) -> Decision:
+    values: dict[str, object] = {
+        "id": decision_id,
+        "tenant_id": tenant,
+        "fingerprint": "0" * 64,
+        "description": "QORVANTA 123 ONLINE",
+        "category": "FOOD_AND_DRINK_COFFEE",
+        "primary_category": "FOOD_AND_DRINK",
+        "confidence": 0.4,
+        "route": "review",
+        "source": "model",
+        "features": {
+            "merchant": "Qorvanta",
+            "merchant_id": "m-qorvanta",
+            "mcc": None,
+            "mcc_description": None,
+            "amount_minor": 1250,
+            "currency": "USD",
+            "direction": "debit",
+            "date": "2024-03-04",
+            "account_tail": "1234",
+        },
+        "corrected_category": "ENTERTAINMENT_MUSIC_AND_AUDIO",
+        "corrected_by": "qa",
+        "corrected_at": dt.datetime(2024, 3, 6, 12, tzinfo=dt.UTC),
+    }
+    values.update(changes)
+    return Decision(**values)
+
+
+def test_corrections_of_unstored_decisions_become_training_rows(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    _load(sessions, settings)
+    _load(sessions, settings, tenant="beta")
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                _decision("alpha", "d1"),
+                _decision("alpha", "d2", corrected_category=None, corrected_at=None),
+                _decision("alpha", "d3", transaction_id="t-stored"),  # already a label
+                _decision("beta", "d4"),
+            ]
+        )
+    with sessions() as session:
+        stored = load_frames(session, "alpha")
+        corrections = corrected_decisions(session, "alpha")
+    assert list(corrections.txns["transaction_id"]) == ["decision:d1"]
+    row = corrections.txns.iloc[0]
+    assert row["amount"] == 12.5
+    assert row["merchant_id"] == "m-qorvanta"
+    assert row["account_id"] == "1234"
+    assert row["event_timestamp"] == pd.Timestamp("2024-03-04", tz="UTC")
+    label = corrections.labels.iloc[0]
+    assert label["category"] == "ENTERTAINMENT_MUSIC_AND_AUDIO"
+    assert label["label_source"] == "feedback"
+    assert label["label_timestamp"] == pd.Timestamp("2024-03-06 12:00", tz="UTC")
+
+    merged = with_feedback(stored, corrections)
+    train = training_frame(merged.txns, merged.labels)
+    assert len(train) == 3  # two imported labels plus the correction
+    assert "ENTERTAINMENT_MUSIC_AND_AUDIO" in set(train["label"])
