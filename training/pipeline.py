@@ -20,7 +20,7 @@ import pandas as pd
 from spendlens.frames import Frames, training_frame
 from spendlens.settings import Settings
 from training.candidates import MODEL_INPUT_COLUMNS
-from training.evaluation import EvalReport, evaluate_predictions, split_holdout
+from training.evaluation import EvalReport, Split, evaluate_predictions, split_holdout
 
 FEATURE_SERVICE = "categorizer_v1"
 # What the model sees of a transaction besides the Feast features.
@@ -82,6 +82,75 @@ def data_hash(labeled: pd.DataFrame) -> str:
     for txn_id, label in pairs:
         digest.update(f"{txn_id}\t{label}\n".encode())
     return digest.hexdigest()
+
+
+def reference_snapshot(
+    labeled: pd.DataFrame,
+    split: Split,
+    classes: Sequence[str],
+    proba: np.ndarray[Any, Any],
+    max_rows: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Monitoring's drift reference: a sample of the labeled rows, compact.
+
+    Columns: amount, description (masked; for optional text drift), description_length,
+    merchant_id, has_mcc, currency, direction, label, split ("train"/"heldout"), unseen
+    (merchant absent from train), and on held-out rows the model's predicted_category and
+    confidence (None/NaN on train rows: a model is overconfident on its own training rows).
+    """
+    n = len(labeled)
+    predicted = np.full(n, None, dtype=object)
+    confidence = np.full(n, np.nan)
+    in_split = np.full(n, "train", dtype=object)
+    unseen = np.zeros(n, dtype=bool)
+    test = split.test_index
+    predicted[test] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    confidence[test] = proba.max(axis=1)
+    in_split[test] = "heldout"
+    unseen[test] = split.unseen
+    mcc = labeled["mcc"]
+    frame = pd.DataFrame(
+        {
+            "amount": labeled["amount"].astype(float).to_numpy(),
+            "description": labeled["description"].fillna("").astype(str).to_numpy(),
+            "description_length": labeled["description"].fillna("").str.len().to_numpy(),
+            "merchant_id": labeled["merchant_id"].astype(str).to_numpy(),
+            "has_mcc": (mcc.notna() & (mcc.astype(str) != "")).to_numpy(),
+            "currency": labeled["currency"].astype(str).to_numpy(),
+            "direction": labeled["direction"].astype(str).to_numpy(),
+            "label": labeled["label"].astype(str).to_numpy(),
+            "split": in_split,
+            "unseen": unseen,
+            "predicted_category": predicted,
+            "confidence": confidence,
+        }
+    )
+    if n > max_rows:
+        frame = frame.sample(n=max_rows, random_state=seed)
+    return frame.reset_index(drop=True)
+
+
+def train_merchants(labeled: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """The distinct merchant ids of the training rows (one column, `merchant_id`)."""
+    ids = labeled["merchant_id"].astype(str).to_numpy()[split.train_index]
+    return pd.DataFrame({"merchant_id": sorted(set(ids.tolist()))})
+
+
+def _reference_tables(
+    settings: Settings,
+    labeled: pd.DataFrame,
+    split: Split,
+    classes: Sequence[str],
+    proba: np.ndarray[Any, Any],
+) -> dict[str, pd.DataFrame]:
+    from training.tracking import REFERENCE_ARTIFACT, TRAIN_MERCHANTS_ARTIFACT  # noqa: PLC0415
+
+    reference = reference_snapshot(
+        labeled, split, classes, proba, settings.monitor_reference_rows, settings.train_seed
+    )
+    merchants = train_merchants(labeled, split)
+    return {REFERENCE_ARTIFACT: reference, TRAIN_MERCHANTS_ARTIFACT: merchants}
 
 
 def best_candidate(results: Sequence[CandidateResult]) -> CandidateResult:
@@ -190,7 +259,17 @@ def train(
         report = evaluate_predictions(y_test, proba, list(model.classes_), split.unseen)
         started = time.perf_counter()
         logged = _log(
-            settings, tracking, tenant, taxonomy, candidate, model, report, proba, heldout, lineage
+            settings,
+            tracking,
+            tenant,
+            taxonomy,
+            candidate,
+            model,
+            report,
+            proba,
+            heldout,
+            lineage,
+            _reference_tables(settings, labeled, split, list(model.classes_), proba),
         )
         timings[f"{candidate}_fit_s"] = fit_s
         timings[f"{candidate}_log_s"] = time.perf_counter() - started
@@ -240,8 +319,12 @@ def _log(
     proba: np.ndarray[Any, Any],
     heldout: pd.DataFrame,
     lineage: Any,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> Any:
-    """Log one candidate's run: params, metrics, plots, held-out set, model."""
+    """Log one candidate's run: params, metrics, plots, held-out set, model.
+
+    `tables` are extra parquet artifacts (destination path -> frame), e.g. the drift reference.
+    """
     from training.evaluation import confusion_png, reliability_png  # noqa: PLC0415
 
     classes = list(model.classes_)
@@ -253,6 +336,10 @@ def _log(
         confusion_png(folder / "confusion_matrix.png", y_true, y_pred, sorted(set(y_true)))
         heldout_path = folder / "heldout.parquet"
         heldout.to_parquet(heldout_path, index=False)
+        extra = {}
+        for index, (destination, table) in enumerate((tables or {}).items()):
+            extra[destination] = folder / f"table_{index}.parquet"
+            table.to_parquet(extra[destination], index=False)
         params = {
             "candidate": candidate,
             "seed": settings.train_seed,
@@ -275,6 +362,7 @@ def _log(
                 "plots/reliability.png": folder / "reliability.png",
                 "plots/confusion_matrix.png": folder / "confusion_matrix.png",
                 "heldout/heldout.parquet": heldout_path,
+                **extra,
             },
             lineage=lineage,
             input_example=heldout.drop(columns=["label", "unseen"]).head(5),

@@ -35,6 +35,8 @@ __all__ = [
     "MODEL_ARTIFACT_NAME",
     "MODEL_URI_TAG",
     "PINNED_PACKAGES",
+    "REFERENCE_ARTIFACT",
+    "TRAIN_MERCHANTS_ARTIFACT",
     "Lineage",
     "LoggedRun",
     "experiment_for",
@@ -51,6 +53,10 @@ __all__ = [
 
 # Where the registry's promotion step finds the challenger's held-out set.
 HELDOUT_ARTIFACT = "heldout/heldout.parquet"
+# Monitoring's drift reference: a sample of the training data with the model's held-out
+# predictions, and every merchant id the model was trained on (for merchant novelty).
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+TRAIN_MERCHANTS_ARTIFACT = "reference/train_merchants.parquet"
 MODEL_ARTIFACT_NAME = "model"
 # Run tag pointing at the run's logged model, so a run id is enough to register it.
 MODEL_URI_TAG = "spendlens.model_uri"
