@@ -364,6 +364,11 @@ def _money(minor: int, currency: str, direction: str) -> str:
 OutputOpt = Annotated[
     Literal["text", "json"], typer.Option("--output", "-o", help="text for people, json for tools.")
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --output json.")]
+ChunkOpt = Annotated[
+    int,
+    typer.Option(min=1, help="Transactions read and evaluated at a time (bounds memory)."),
+]
 
 
 def _print_json(data: dict[str, Any]) -> None:
@@ -387,12 +392,19 @@ def preview_rules(
     samples: Annotated[int, typer.Option(min=0, max=50, help="Example rows per change.")] = 3,
     tenant: TenantOpt = None,
     output: OutputOpt = "text",
+    json_: JsonOpt = False,
+    chunk_rows: ChunkOpt = 50_000,
 ) -> None:
     """Show how many stored transactions would change category; writes nothing."""
     from rules import store  # noqa: PLC0415
-    from rules.analysis import preview, preview_as_dict, toggle_rule, with_rules  # noqa: PLC0415
+    from rules.analysis import (  # noqa: PLC0415
+        preview_as_dict,
+        preview_chunks,
+        toggle_rule,
+        with_rules,
+    )
     from rules.engine import CompiledRules  # noqa: PLC0415
-    from rules.inputs import load_rows  # noqa: PLC0415
+    from rules.inputs import iter_row_chunks  # noqa: PLC0415
     from rules.io import load_rules_yaml  # noqa: PLC0415
 
     if (rule_file is None) == (rule_id is None):
@@ -408,22 +420,26 @@ def preview_rules(
         # Read-only: the session is closed without a commit.
         with base.sessions_for(settings)() as session:
             current = store.list_rules(session, tenant_id)
-            rows = load_rows(session, tenant_id)
-        if rule_id is not None:
-            try:
-                before, after = toggle_rule(current, rule_id)
-            except KeyError:
-                raise RuleValidationError(f"tenant {tenant_id!r} has no rule {rule_id!r}") from None
-            target = next(r for r in current if r.id == rule_id)
-            what = f"{'disabling' if target.enabled else 'enabling'} {rule_id}"
-        else:
-            before = [r for r in current if r.enabled]
-            after = with_rules(before, added)
-            what = f"adding {len(added)} rules from {rule_file.name if rule_file else ''}"
-    report = preview(
-        CompiledRules.compile(before), CompiledRules.compile(after), rows, samples=samples
-    )
-    if output == "json":
+            if rule_id is not None:
+                try:
+                    before, after = toggle_rule(current, rule_id)
+                except KeyError:
+                    message = f"tenant {tenant_id!r} has no rule {rule_id!r}"
+                    raise RuleValidationError(message) from None
+                target = next(r for r in current if r.id == rule_id)
+                what = f"{'disabling' if target.enabled else 'enabling'} {rule_id}"
+            else:
+                before = [r for r in current if r.enabled]
+                after = with_rules(before, added)
+                what = f"adding {len(added)} rules from {rule_file.name if rule_file else ''}"
+            # Streamed: a chunk of transactions at a time, however many the tenant has.
+            report = preview_chunks(
+                CompiledRules.compile(before),
+                CompiledRules.compile(after),
+                iter_row_chunks(session, tenant_id, chunk_rows=chunk_rows),
+                samples=samples,
+            )
+    if output == "json" or json_:
         _print_json({"tenant": tenant_id, "preview": what, **preview_as_dict(report)})
         return
     print_ = base.console.print
@@ -454,6 +470,8 @@ def report_rules(
     taxonomy: str = "default",
     tenant: TenantOpt = None,
     output: OutputOpt = "text",
+    json_: JsonOpt = False,
+    chunk_rows: ChunkOpt = 50_000,
 ) -> None:
     """Conflicts, shadowed and dead rules, and coverage over stored transactions.
 
@@ -463,9 +481,9 @@ def report_rules(
     import datetime as dt  # noqa: PLC0415
 
     from rules import store  # noqa: PLC0415
-    from rules.analysis import report_as_dict, rule_report  # noqa: PLC0415
+    from rules.analysis import report_as_dict, rule_report_chunks  # noqa: PLC0415
     from rules.engine import CompiledRules  # noqa: PLC0415
-    from rules.inputs import load_rows  # noqa: PLC0415
+    from rules.inputs import iter_row_chunks  # noqa: PLC0415
     from spendlens.storage import taxonomies  # noqa: PLC0415
     from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
 
@@ -473,21 +491,26 @@ def report_rules(
     tenant_id = base.tenant_or_default(settings, tenant)
     with base.user_errors(), base.sessions_for(settings)() as session:
         rules = store.list_rules(session, tenant_id, enabled_only=True)
-        rows = load_rows(session, tenant_id)
         found = taxonomies.get_taxonomy(session, tenant_id, taxonomy)
-    if found is None and taxonomy == "default":
-        found = load_default_taxonomy()
-    known = set(found.labels) if found is not None else set()
+        if found is None and taxonomy == "default":
+            found = load_default_taxonomy()
+        known = set(found.labels) if found is not None else set()
 
-    def primary_of(category: str) -> str:
-        return found.primary_of(category) if found is not None and category in known else category
+        def primary_of(category: str) -> str:
+            if found is not None and category in known:
+                return found.primary_of(category)
+            return category
 
-    newest = max((r.date for r in rows), default=dt.date.today())
-    since = newest - dt.timedelta(days=days)
-    report = rule_report(
-        rules, CompiledRules.compile(rules), rows, since=since, primary_of=primary_of
-    )
-    if output == "json":
+        # Streamed: a chunk of transactions at a time, however many the tenant has.
+        report = rule_report_chunks(
+            rules,
+            CompiledRules.compile(rules),
+            iter_row_chunks(session, tenant_id, chunk_rows=chunk_rows),
+            days=days,
+            today=dt.date.today(),
+            primary_of=primary_of,
+        )
+    if output == "json" or json_:
         _print_json({"tenant": tenant_id, "rules": len(rules), **report_as_dict(report)})
         return
     print_ = base.console.print

@@ -8,16 +8,23 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
    rule puts every indexable condition into one, each as a hit of its own. Indexes: a dict
    per (field, case folding) for text `equals`; one Aho-Corasick automaton per (field, case
    folding) for `contains`, `starts_with` and `ends_with`; one RE2 set per (field, case
-   folding) for regexes; one batched rapidfuzz call per (field, case folding) for fuzzy
-   values; dicts for MCC codes, accounts, currencies and directions; one lookup per distinct
-   date for all date parts; a sorted list for MCC ranges. Amount conditions have no exact
-   index: an `all` rule with nothing else and an `any` rule's amount conditions are "always
-   candidates".
-2. candidates: probe each index once with the transaction; every hit is exact (the condition
-   really holds) and the indexes are complete (no hit: the condition fails). Text probes are
-   cached per distinct text (merchants repeat a lot), bounded to `_CACHE_SIZE` texts per index.
-3. verify: an `all` rule's hit checks its other conditions; the hits of an `any` rule's
-   indexed conditions need no check (they held), its always-candidate amounts are checked.
+   folding) for regexes; rapidfuzz per (field, case folding) for fuzzy values (one batched
+   call, or direct calls when there are few); dicts for MCC codes, accounts, currencies and
+   directions; one lookup per distinct date for all date parts; a sorted list for MCC
+   ranges. Amount conditions have no exact index: an `all` rule with nothing else and an
+   `any` rule's amount conditions are "always candidates".
+2. candidates: probe each index once per distinct value it looks at; every hit is exact (the
+   condition really holds) and the indexes are complete (no hit: the condition fails). A
+   probe's hits are interned to a small int, memoized per value (text, MCC, date), bounded
+   to `_CACHE_SIZE` values per index. A transaction's key is the tuple of those ints, one per
+   index; `evaluate_many` builds the keys column-wise, a chunk of `_CHUNK` rows at a time.
+   Keys never normalize a value (no digit or case stripping): two texts share a probe only
+   when they are equal, so a memo can never change a result.
+3. verify: per distinct key, the hits are split once into sure ones (an `any` rule's indexed
+   conditions, an `all` rule with nothing left to check) and unsure ones (an `all` rule's
+   other conditions, always-candidate amounts); a key without unsure hits has its Evaluation
+   memoized outright, otherwise each row runs just the unsure checks and the result is
+   memoized per (key, which checks held).
 4. rank: hits are numbered in rank order (highest priority, then confidence, then
    specificity, then id; an `any` rule's conditions in order), so the sorted hits list the
    winner first and an `any` rule's `fired` conditions. Equal hit sets share one cached,
@@ -35,11 +42,12 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import groupby
+from itertools import groupby, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -64,7 +72,9 @@ from spendlens.money import currency_exponent
 __all__ = ["CompiledRules", "Evaluation", "RuleInput", "RuleMatch", "describe", "rank_key"]
 
 _LITERAL_OPS = ("contains", "starts_with", "ends_with")
-_CACHE_SIZE = 100_000  # texts whose index hits are kept, per (field, case folding) index
+_CACHE_SIZE = 100_000  # bound of every memo: texts per index, hit sets, combinations, evaluations
+_CHUNK = 10_000  # `evaluate_many` works column-wise on this many transactions at a time
+_FUZZY_DIRECT = 8  # up to this many fuzzy values per index: score each directly
 _REGEX_SET_MEMORY = 256 << 20  # RE2 sets share one DFA; thousands of patterns outgrow 8 MiB
 
 
@@ -253,6 +263,9 @@ def _all_of(checks: list[_Check]) -> _Check | None:
         return None
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:  # the usual case; a generator per call would cost more than the checks
+        first, second = checks
+        return lambda t: first(t) and second(t)
     return lambda t: all(check(t) for check in checks)
 
 
@@ -332,7 +345,6 @@ class _TextIndex:
         self.automaton: Any = None
         self.regexes: Any = None
         self._match_set: Any = None
-        self.cache: dict[str, tuple[int, ...]] = {}
 
     def add(self, cond: TextCondition, hit: int) -> None:
         """Index one text condition, to return `hit` when it holds."""
@@ -373,17 +385,13 @@ class _TextIndex:
             # the hot path the C set is called directly with UTF-8 bytes (what Match does).
             self._match_set = self.regexes._set.Match
 
-    def hits(self, raw: str) -> tuple[int, ...]:
-        """Hits of the indexed conditions that hold on this text (memoized per text)."""
-        found = self.cache.get(raw)
-        if found is None:
-            if len(self.cache) >= _CACHE_SIZE:  # bounded: merchants repeat, descriptions less
-                self.cache.clear()
-            found = self.cache[raw] = self._probe(raw)
-        return found
+    def probe(self, raw: str | None) -> tuple[int, ...]:
+        """Sorted hits of the conditions that hold on this text (None, a missing memo: none).
 
-    def _probe(self, raw: str) -> tuple[int, ...]:
-        """Probe the equals dict, the automaton and the RE2 set once each."""
+        Probes the equals dict, the automaton and the RE2 set once each.
+        """
+        if raw is None:
+            return ()
         text = raw if self.case_sensitive else raw.lower()
         out: set[int] = set(self.equals.get(text, ())) if self.equals else set()
         if self.automaton is not None:
@@ -399,7 +407,13 @@ class _TextIndex:
             # RE2 folds case itself (the set's options), so it gets the raw text.
             for number in self._match_set(raw.encode()):
                 out.update(self._pattern_hits[number])
-        if self._fuzzy_values:
+        if 0 < len(self._fuzzy_values) <= _FUZZY_DIRECT:
+            # A few values: direct calls skip `process.extract`'s per-call setup. Below the
+            # cutoff the score is 0, which passes only a threshold of 0 (as any score does).
+            for value, (threshold, hit) in zip(self._fuzzy_values, self._fuzzy_hits, strict=True):
+                if fuzz.token_set_ratio(value, text, score_cutoff=threshold) >= threshold:
+                    out.add(hit)
+        elif self._fuzzy_values:
             # One C call scores every fuzzy value; token_set_ratio is symmetric, so scoring
             # the text against the values equals the rule's token_set_ratio(value, text).
             for _, score, i in process.extract(
@@ -412,17 +426,16 @@ class _TextIndex:
                 threshold, hit = self._fuzzy_hits[i]
                 if score >= threshold:
                     out.add(hit)
-        return tuple(out)
+        return tuple(sorted(out))
 
 
 class _MccIndex:
-    """MCC equals/in as a dict, ranges as a sorted list; the result per code is memoized."""
+    """MCC equals/in as a dict, ranges as a sorted list."""
 
     def __init__(self) -> None:
         self.codes: dict[str, list[int]] = defaultdict(list)
         self.ranges: list[tuple[str, str, int]] = []
         self._lows: list[str] = []
-        self.cache: dict[str, tuple[int, ...]] = {}
 
     def add(self, cond: MccCondition, hit: int) -> None:
         """Index one MCC condition, to return `hit` when it holds."""
@@ -441,25 +454,123 @@ class _MccIndex:
         """Whether any rule has an indexed MCC condition."""
         return bool(self.codes or self.ranges)
 
-    def lookup(self, mcc: str) -> tuple[int, ...]:
-        """Hits of the MCC conditions that hold for `mcc` (at most 10,000 codes: memoized)."""
-        found = self.cache.get(mcc)
-        if found is None:
-            started = bisect.bisect_right(self._lows, mcc)  # ranges with low <= mcc
-            in_ranges = [hit for _, high, hit in self.ranges[:started] if mcc <= high]
-            found = self.cache[mcc] = (*self.codes.get(mcc, ()), *in_ranges)
-        return found
+    def lookup(self, mcc: str | None) -> tuple[int, ...]:
+        """Sorted hits of the MCC conditions that hold for `mcc` (None: none)."""
+        if mcc is None:
+            return ()
+        started = bisect.bisect_right(self._lows, mcc)  # ranges with low <= mcc
+        in_ranges = [hit for _, high, hit in self.ranges[:started] if mcc <= high]
+        return tuple(sorted({*self.codes.get(mcc, ()), *in_ranges}))
 
 
 _KeyOf = Callable[[RuleInput], Any]
 
 # What a transaction is looked up by in each discrete index (accounts: by name and by tail).
-# Date parts are not here: all of them are looked up once per distinct date (`_date_hits`).
+# Date parts are not here: all of them are looked up once per distinct date.
 _DISCRETE_KEYS: dict[str, tuple[_KeyOf, ...]] = {
     "direction": (attrgetter("direction"),),
     "currency": (lambda t: t.currency.upper(),),
     "account": (attrgetter("account"), attrgetter("account_tail")),
 }
+
+
+# --- step 2 state: what each index said, as small ints, and their combinations ---------------
+
+
+class _Ids(dict[Any, int]):
+    """Memo of one index: looked-up value (text, MCC, date) -> id of its interned hits.
+
+    A miss probes the index once (`__missing__`), so a column of values becomes a column of
+    ids in one list comprehension. Clearing it when full is always safe: ids stay valid.
+    """
+
+    __slots__ = ("_intern", "_probe")
+
+    def __init__(self, probe: Callable[[Any], tuple[int, ...]], intern: _State) -> None:
+        super().__init__()
+        self._probe = probe
+        self._intern = intern
+
+    def __missing__(self, value: Any) -> int:
+        if len(self) >= _CACHE_SIZE:  # bounded: merchants repeat, descriptions less
+            self.clear()
+        found = self[value] = self._intern.intern(self._probe(value))
+        return found
+
+
+# A row key's result: its Evaluation when no hit needs a check, else (sure hits, unsure hits),
+# both sorted tuples of ints: plain tuples of ints are what the garbage collector stops
+# tracking, so millions of memo entries do not make full collections dearer.
+_Unsettled = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+class _State:
+    """Every memo the matching steps fill, replaced as a whole when it grows too big.
+
+    A call takes the current state once and uses only it, so a concurrent call that swaps in
+    a fresh state never mixes ids of one state with hit sets of another.
+    """
+
+    def __init__(self, rules: CompiledRules) -> None:
+        self._lock = threading.Lock()
+        self.sets: list[tuple[int, ...]] = [()]  # id -> sorted hits; id 0: no hit
+        self.set_ids: dict[tuple[int, ...], int] = {(): 0}
+        self.combos: dict[tuple[int, ...], Evaluation | _Unsettled] = {}
+        self.checked: dict[tuple[tuple[int, ...], int], Evaluation] = {}  # (key, mask) -> result
+        self.text = [(attrgetter(ix.field), _Ids(ix.probe, self)) for ix in rules._text]
+        self.mcc = _Ids(rules._mcc.lookup, self) if rules._has_mcc else None
+        self.dates = _Ids(rules._date_hits, self) if rules._date_parts else None
+        self.discrete = [
+            (
+                {value: self.intern(tuple(sorted(set(hits)))) for value, hits in by_value.items()},
+                key_of,
+            )
+            for by_value, key_of in rules._discrete
+        ]
+
+    def intern(self, hits: tuple[int, ...]) -> int:
+        """The id of these sorted hits, the same for equal hits."""
+        found = self.set_ids.get(hits)
+        if found is None:
+            # Threads may share a rule set (serving): an id must name exactly one hit set.
+            with self._lock:
+                found = self.set_ids.get(hits)
+                if found is None:
+                    self.sets.append(hits)
+                    found = self.set_ids[hits] = len(self.sets) - 1
+        return found
+
+    def full(self) -> bool:
+        """Whether the state outgrew its bound (checked between chunks, never within one)."""
+        return max(len(self.sets), len(self.combos), len(self.checked)) > _CACHE_SIZE
+
+    def key(self, txn: RuleInput) -> tuple[int, ...]:
+        """Step 2 for one transaction: the id of each index's hits, in index order."""
+        key = [ids[field_of(txn)] for field_of, ids in self.text]
+        if self.mcc is not None:
+            key.append(self.mcc[txn.mcc])
+        if self.dates is not None:
+            key.append(self.dates[txn.date])
+        key.extend(ids.get(key_of(txn), 0) for ids, key_of in self.discrete)
+        return tuple(key)
+
+    def keys(self, txns: Sequence[RuleInput]) -> Iterable[tuple[int, ...]]:
+        """Step 2 column-wise: `key` of every transaction, one index at a time."""
+        columns = [[ids[value] for value in map(field_of, txns)] for field_of, ids in self.text]
+        if self.mcc is not None:
+            mcc = self.mcc
+            columns.append([mcc[value] for value in map(_MCC_OF, txns)])
+        if self.dates is not None:
+            dates = self.dates
+            columns.append([dates[value] for value in map(_DATE_OF, txns)])
+        for ids, key_of in self.discrete:
+            get = ids.get
+            columns.append([get(value, 0) for value in map(key_of, txns)])
+        return zip(*columns, strict=True) if columns else repeat((), len(txns))
+
+
+_MCC_OF = attrgetter("mcc")
+_DATE_OF = attrgetter("date")
 
 
 # --- the compiled rule set -------------------------------------------------------------------
@@ -494,9 +605,9 @@ class CompiledRules:
         self._mcc = _MccIndex()
         self._has_mcc = False  # a plain bool: `_MccIndex.__bool__` would be a call per transaction
         self._date_parts: list[tuple[Callable[[dt.date], int], dict[int, list[int]]]] = []
-        self._date_cache: dict[dt.date, tuple[int, ...]] = {}
         self._discrete: list[tuple[dict[Any, list[int]], _KeyOf]] = []
-        self._evaluations: dict[frozenset[int], Evaluation] = {}
+        self._evaluations: dict[tuple[int, ...], Evaluation] = {}  # by sorted hits
+        self._state: _State | None = None  # built on first use
 
     @classmethod
     def compile(cls, rules: Iterable[Rule]) -> CompiledRules:
@@ -598,67 +709,83 @@ class CompiledRules:
         """Number of enabled rules."""
         return self._count
 
-    def _candidates(self, txn: RuleInput) -> set[int]:
-        """Step 2: the hits worth verifying (from an index, or always candidates)."""
-        found = set(self._always)
-        update = found.update
-        for index in self._text:
-            raw = getattr(txn, index.field)
-            if raw is not None:  # no memo: no memo condition holds
-                hits = index.cache.get(raw)  # inlined `index.hits`: this is the hot path
-                update(index.hits(raw) if hits is None else hits)
-        mcc = txn.mcc
-        if mcc is not None and self._has_mcc:
-            hits = self._mcc.cache.get(mcc)
-            update(self._mcc.lookup(mcc) if hits is None else hits)
-        if self._date_parts:
-            hits = self._date_cache.get(txn.date)
-            update(self._date_hits(txn.date) if hits is None else hits)
-        for by_value, key_of in self._discrete:
-            found_here = by_value.get(key_of(txn))
-            if found_here:
-                update(found_here)
-        return found
-
     def _date_hits(self, date: dt.date) -> tuple[int, ...]:
-        """Hits of every date-part condition on `date` (memoized: dates repeat a lot)."""
-        if len(self._date_cache) >= _CACHE_SIZE:
-            self._date_cache.clear()
-        found = self._date_cache[date] = tuple(
-            hit for part_of, by_value in self._date_parts for hit in by_value.get(part_of(date), ())
+        """Sorted hits of every date-part condition on `date`."""
+        return tuple(
+            sorted(
+                {
+                    hit
+                    for part_of, by_value in self._date_parts
+                    for hit in by_value.get(part_of(date), ())
+                }
+            )
         )
-        return found
 
-    def evaluate(self, txn: RuleInput) -> Evaluation:
-        """Every enabled rule that matches `txn`, ranked; the first is the winner."""
-        found = self._candidates(txn)
+    def _current(self) -> _State:
+        """The memo state, fresh when the current one is full."""
+        state = self._state
+        if state is None or state.full():
+            state = self._state = _State(self)
+        return state
+
+    def _combo(self, state: _State, key: tuple[int, ...]) -> Evaluation | _Unsettled:
+        """The result of one row key: settled, or its hits split into sure and unsure."""
+        found = set(self._always)
+        sets = state.sets
+        for hits_id in key:
+            found.update(sets[hits_id])
         unsure = found & self._unsure
-        if unsure:  # step 3: verify what the indexes did not settle
-            verify = self._verify
-            for hit in unsure:
-                if not verify[hit](txn):
-                    found.discard(hit)
-        if not found:
+        combo: Evaluation | _Unsettled
+        if unsure:
+            combo = (tuple(sorted(found - unsure)), tuple(sorted(unsure)))
+        else:
+            combo = self._settled(tuple(sorted(found)))
+        state.combos[key] = combo
+        return combo
+
+    def _checked(
+        self, state: _State, key: tuple[int, ...], combo: _Unsettled, mask: int
+    ) -> Evaluation:
+        """The result of a row key whose unsure hits with bits set in `mask` held."""
+        sure, unsure = combo
+        passed = [hit for n, hit in enumerate(unsure) if mask >> n & 1]
+        evaluation = state.checked[key, mask] = self._settled(tuple(sorted((*sure, *passed))))
+        return evaluation
+
+    def _settled(self, hits: tuple[int, ...]) -> Evaluation:
+        """The Evaluation of verified hits; equal hit sets share one immutable Evaluation."""
+        if not hits:
             return _NO_MATCH
-        # Equal hit sets share one immutable Evaluation: transactions of a merchant repeat.
-        key = frozenset(found)
-        evaluation = self._evaluations.get(key)
+        evaluation = self._evaluations.get(hits)
         if evaluation is None:
             if len(self._evaluations) >= _CACHE_SIZE:
                 self._evaluations.clear()
-            evaluation = self._evaluations[key] = self._evaluation(key)
+            evaluation = self._evaluations[hits] = self._evaluation(hits)
         return evaluation
 
-    def _evaluation(self, hits: frozenset[int]) -> Evaluation:
-        """Step 4: the Evaluation of these verified hits, ranked (sorted hits are ranked)."""
-        ranked = sorted(hits)
-        if self._any_hits.isdisjoint(hits):  # only `all` rules: one hit each, match prebuilt
+    def evaluate(self, txn: RuleInput) -> Evaluation:
+        """Every enabled rule that matches `txn`, ranked; the first is the winner."""
+        state = self._current()
+        key = state.key(txn)
+        combo = state.combos.get(key) or self._combo(state, key)
+        if isinstance(combo, Evaluation):
+            return combo
+        verify, mask, bit = self._verify, 0, 1
+        for hit in combo[1]:  # step 3: verify what the indexes did not settle
+            if verify[hit](txn):
+                mask |= bit
+            bit <<= 1
+        return state.checked.get((key, mask)) or self._checked(state, key, combo, mask)
+
+    def _evaluation(self, ranked: tuple[int, ...]) -> Evaluation:
+        """Step 4: the Evaluation of these verified, sorted hits (sorted hits are ranked)."""
+        if self._any_hits.isdisjoint(ranked):  # only `all` rules: one hit each, match prebuilt
             matches = tuple(map(self._all_matches.__getitem__, ranked))
         else:
             matches = tuple(self._ranked_matches(ranked))
         return Evaluation(winner=matches[0], matches=matches)
 
-    def _ranked_matches(self, ranked: list[int]) -> Iterator[RuleMatch]:
+    def _ranked_matches(self, ranked: tuple[int, ...]) -> Iterator[RuleMatch]:
         """The matches of these sorted hits: an `any` rule's hits make one match."""
         stride = self._stride
         for number, owned in groupby(ranked, lambda hit: hit // stride):
@@ -679,9 +806,31 @@ class CompiledRules:
         return match
 
     def evaluate_many(self, txns: Iterable[RuleInput]) -> list[Evaluation]:
-        """`evaluate` for each transaction, in order."""
-        evaluate = self.evaluate
-        return [evaluate(t) for t in txns]
+        """`evaluate` for each transaction, in order.
+
+        Works in chunks: each index is looked up column-wise (one list comprehension per
+        index), so a row costs a few dict lookups, plus its checks when it has any.
+        """
+        rows = txns if isinstance(txns, Sequence) else list(txns)
+        verify = self._verify
+        out: list[Evaluation] = []
+        append = out.append
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            state = self._current()
+            combos, checked = state.combos, state.checked
+            for txn, key in zip(chunk, state.keys(chunk), strict=True):
+                combo = combos.get(key) or self._combo(state, key)
+                if isinstance(combo, Evaluation):
+                    append(combo)
+                    continue
+                mask, bit = 0, 1
+                for hit in combo[1]:
+                    if verify[hit](txn):
+                        mask |= bit
+                    bit <<= 1
+                append(checked.get((key, mask)) or self._checked(state, key, combo, mask))
+        return out
 
 
 def _template(rule: Rule, fired: tuple[str, ...]) -> RuleMatch:

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from rules.analysis import NO_CATEGORY, preview, rule_report, toggle_rule, with_rules
+from rules.analysis import (
+    NO_CATEGORY,
+    preview,
+    preview_chunks,
+    rule_report,
+    rule_report_chunks,
+    toggle_rule,
+    with_rules,
+)
 from rules.engine import CompiledRules, RuleInput
 from rules.inputs import TxnRow
 from rules.models import Rule
@@ -213,3 +221,68 @@ def test_report_on_no_transactions_calls_every_enabled_rule_dead() -> None:
     assert report.conflicts == ()
     assert report.shadowed == ()
     assert report.categories == ()
+
+
+# --- chunks ----------------------------------------------------------------------------------
+
+
+def _mixed_rows(n: int) -> list[TxnRow]:
+    """`n` rows over a few merchants, labels and dates, oldest first."""
+    merchants = ["STARBUCKS", "KING SOOPERS", "DUNKIN", "SHELL", "STARBUCKS RESERVE"]
+    labels = [None, "COFFEE", "GROCERIES", "FUEL"]
+    return [
+        _row(
+            merchants[i % len(merchants)],
+            100 + i,
+            label=labels[i % len(labels)],
+            date=DAY + dt.timedelta(days=i // 3),
+        )
+        for i in range(n)
+    ]
+
+
+def _cut(rows: list[TxnRow], size: int) -> list[list[TxnRow]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+CHUNK_RULES = [
+    _rule("coffee", "COFFEE", "starbucks"),
+    _rule("snack", "SNACKS", "starbucks"),  # same priority: a conflict, shadowed by coffee
+    _rule("grocery", "GROCERIES", "king"),
+    _rule("donut", "SNACKS", "dunkin", priority=50),
+    _rule("fuel", "FUEL", "shell"),
+    _rule("old", "TRAVEL", "airline"),  # never matches: dead
+]
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 100])
+def test_preview_in_chunks_equals_preview_of_all_rows(size: int) -> None:
+    rows = _mixed_rows(40)
+    before = CompiledRules.compile(CHUNK_RULES[2:])
+    after = CompiledRules.compile(CHUNK_RULES)
+    whole = preview(before, after, rows, samples=2)
+    assert whole.changed > 0
+    assert preview_chunks(before, after, _cut(rows, size), samples=2) == whole
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 100])
+def test_report_in_chunks_equals_report_of_all_rows(size: int) -> None:
+    rows = _mixed_rows(40)
+    compiled = CompiledRules.compile(CHUNK_RULES)
+    newest = rows[-1].date
+    whole = rule_report(CHUNK_RULES, compiled, rows, since=newest - dt.timedelta(days=5))
+    assert whole.conflicts
+    assert whole.shadowed
+    assert [d.rule_id for d in whole.dead] == ["old"]
+    chunked = rule_report_chunks(
+        CHUNK_RULES, compiled, _cut(rows, size), days=5, today=dt.date(2000, 1, 1)
+    )
+    assert chunked == whole
+
+
+def test_report_in_chunks_ends_the_window_today_without_rows() -> None:
+    compiled = CompiledRules.compile(CHUNK_RULES)
+    report = rule_report_chunks(CHUNK_RULES, compiled, [], days=30, today=DAY)
+    assert report.since == DAY - dt.timedelta(days=30)
+    assert report.total == 0
+    assert len(report.dead) == len(CHUNK_RULES)

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -492,3 +493,83 @@ def test_every_fired_condition_really_held() -> None:
         for m in compiled.evaluate(t).matches:
             held = tuple(describe(c) for c in rules[m.rule_id].conditions if reference_holds(c, t))
             assert m.fired == held
+
+
+def test_evaluate_and_evaluate_many_agree_however_small_the_memos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tiny bounds force every memo to be cleared and the state to be replaced mid-run, and
+    # tiny chunks split the batch: none of it may change a result.
+    rng = random.Random(99)
+    rules = random_rules(rng, 120)
+    txns = [random_txn(rng) for _ in range(600)]
+    expected = [reference_ranking(rules, t) for t in txns]
+    roomy = CompiledRules.compile(rules)
+    assert [[m.rule_id for m in e.matches] for e in roomy.evaluate_many(txns)] == expected
+    monkeypatch.setattr("rules.engine._CACHE_SIZE", 5)
+    monkeypatch.setattr("rules.engine._CHUNK", 7)
+    cramped = CompiledRules.compile(rules)
+    many = cramped.evaluate_many(iter(txns))  # any iterable, not only a list
+    single = [cramped.evaluate(t) for t in txns]
+    assert [[m.rule_id for m in e.matches] for e in many] == expected
+    assert single == many
+    assert [e.matches for e in many] == [e.matches for e in roomy.evaluate_many(txns)]
+
+
+def test_rows_sharing_every_index_result_still_get_their_own_checks() -> None:
+    # Same text, MCC and date, so the same memoized key; the amount and the direction differ
+    # and only a check can tell them apart.
+    rules = [
+        rule(text("contains", "starbucks"), AmountCondition(op="lt", value=Decimal(5)), id="a"),
+        rule(text("contains", "starbucks"), DirectionCondition(value="credit"), id="b"),
+        rule(AmountCondition(op="gt", value=Decimal(100)), id="c"),
+    ]
+    compiled = CompiledRules.compile(rules)
+    rows = [
+        txn(amount_minor=450),
+        txn(amount_minor=1250),
+        txn(amount_minor=450, direction="credit"),
+        txn(amount_minor=20000),
+        txn(amount_minor=450),
+    ]
+    got = [[m.rule_id for m in e.matches] for e in compiled.evaluate_many(rows)]
+    assert got == [["a"], [], ["a", "b"], ["c"], ["a"]]
+    assert got == [reference_ranking(rules, t) for t in rows]
+
+
+def test_texts_differing_only_in_digits_are_told_apart() -> None:
+    # Store numbers and references make most descriptions distinct; a memo that ignored
+    # them would hand one row's result to another.
+    rules = [
+        rule(text("regex", r"#12\b"), id="store12"),
+        rule(text("contains", "99 cent"), id="cent99"),
+        rule(text("ends_with", "wa 98101", field="description"), id="zip"),
+    ]
+    compiled = CompiledRules.compile(rules)
+    rows = [
+        txn(description="STARBUCKS #12 SEATTLE WA 98101"),
+        txn(description="STARBUCKS #13 SEATTLE WA 98101"),
+        txn(description="STARBUCKS #123 99 CENT WA 98102"),
+        txn(description="TIMBER 99 CENT #12"),
+    ]
+    got = [[m.rule_id for m in e.matches] for e in compiled.evaluate_many(rows)]
+    assert got == [["store12", "zip"], ["zip"], ["cent99"], ["cent99", "store12"]]
+    assert got == [reference_ranking(rules, t) for t in rows]
+
+
+def test_threads_sharing_one_rule_set_get_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Serving shares a compiled set between threads; tiny memos make them swap state often.
+    monkeypatch.setattr("rules.engine._CACHE_SIZE", 20)
+    monkeypatch.setattr("rules.engine._CHUNK", 16)
+    rng = random.Random(5)
+    rules = random_rules(rng, 100)
+    txns = [random_txn(rng) for _ in range(400)]
+    expected = [reference_ranking(rules, t) for t in txns]
+    compiled = CompiledRules.compile(rules)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(compiled.evaluate_many, [txns[i:] + txns[:i] for i in range(8)]))
+    for i, evaluations in enumerate(runs):
+        got = [[m.rule_id for m in e.matches] for e in evaluations]
+        assert got == expected[i:] + expected[:i]

@@ -1,17 +1,23 @@
-"""`spendlens rules preview` and `rules report` on ingested statements, as a user runs them."""
+"""`spendlens rules preview` and `rules report` on ingested statements, as a user runs them.
+
+Every test runs twice: on SQLite and on PostgreSQL (an empty schema of its own, which the CLI
+reaches through SPENDLENS_DATABASE_URL alone).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, table, text
+from sqlalchemy import Engine, create_engine, func, inspect, select, table, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from rules.inputs import load_rows
+from rules.inputs import iter_row_chunks, load_rows
 from spendlens.cli import build_app
 from spendlens.storage.models import Transaction
 
@@ -42,13 +48,40 @@ rules:
 """
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A runner with a private state dir and a wide terminal."""
+DatabaseOf = Callable[[], Engine]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> DatabaseOf:
+    """Point the CLI at SQLite (the state dir's file) or at a fresh PostgreSQL schema.
+
+    Returns a factory of engines on the same database, for reading it behind the CLI's back.
+    """
     monkeypatch.setenv("SPENDLENS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("SPENDLENS_DATABASE_URL", raising=False)
+    if request.param == "sqlite":
+        monkeypatch.delenv("SPENDLENS_DATABASE_URL", raising=False)
+        return lambda: create_engine(f"sqlite:///{tmp_path / 'state' / 'spendlens.db'}")
+    # Fails under CI=true when PostgreSQL is unreachable, skips with the reason otherwise.
+    url, schema = request.getfixturevalue("postgres_schema_url")
+    monkeypatch.setenv("SPENDLENS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}")
+    return lambda: create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+
+
+@pytest.fixture
+def runner(database: DatabaseOf, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner with a private database and a wide terminal."""
     monkeypatch.setenv("COLUMNS", "250")
     return CliRunner()
+
+
+@pytest.fixture
+def engine(database: DatabaseOf) -> Iterator[Engine]:
+    """An engine on the database the CLI uses."""
+    eng = database()
+    yield eng
+    eng.dispose()
 
 
 def _ok(runner: CliRunner, *args: str) -> str:
@@ -71,19 +104,15 @@ def loaded(runner: CliRunner, tmp_path: Path) -> Path:
     return rules
 
 
-def _snapshot(tmp_path: Path) -> dict[str, Any]:
+def _snapshot(engine: Engine) -> dict[str, Any]:
     """Row count of every table, plus the full rules and rule-version tables."""
-    engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'spendlens.db'}")
-    try:
-        with engine.connect() as conn:
-            counts = {
-                name: conn.scalar(select(func.count()).select_from(table(name)))
-                for name in inspect(conn).get_table_names()
-            }
-            rules = conn.execute(text("SELECT * FROM rules ORDER BY tenant_id, id")).all()
-            versions = conn.execute(text("SELECT * FROM rule_set_versions ORDER BY 1")).all()
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        counts = {
+            name: conn.scalar(select(func.count()).select_from(table(name)))
+            for name in inspect(conn).get_table_names()
+        }
+        rules = conn.execute(text("SELECT * FROM rules ORDER BY tenant_id, id")).all()
+        versions = conn.execute(text("SELECT * FROM rule_set_versions ORDER BY 1")).all()
     return {"counts": counts, "rules": rules, "versions": versions}
 
 
@@ -101,20 +130,16 @@ def test_preview_of_a_rule_file_counts_changes_and_label_agreement(
 
 
 def test_load_rows_reads_only_the_tenants_canonical_transactions_with_labels(
-    loaded: Path, tmp_path: Path
+    loaded: Path, engine: Engine
 ) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'state' / 'spendlens.db'}")
-    try:
-        with Session(engine) as session:
-            rows = load_rows(session, "a")
-            since = load_rows(session, "a", since=date(2024, 11, 4))
-            tenants = set(
-                session.scalars(
-                    select(Transaction.tenant_id).where(Transaction.id.in_([r.id for r in rows]))
-                )
+    with Session(engine) as session:
+        rows = load_rows(session, "a")
+        since = load_rows(session, "a", since=date(2024, 11, 4))
+        tenants = set(
+            session.scalars(
+                select(Transaction.tenant_id).where(Transaction.id.in_([r.id for r in rows]))
             )
-    finally:
-        engine.dispose()
+        )
     assert tenants == {"a"}
     assert [r.merchant for r in rows][:2] == ["STARBUCKS", "STARBUCKS"]  # oldest first
     assert [r.label for r in rows] == [
@@ -128,14 +153,26 @@ def test_load_rows_reads_only_the_tenants_canonical_transactions_with_labels(
     assert [r.date.day for r in since] == [4, 6]
 
 
-def test_preview_writes_nothing(runner: CliRunner, loaded: Path, tmp_path: Path) -> None:
-    before = _snapshot(tmp_path)
+def test_row_chunks_are_load_rows_cut_in_order(loaded: Path, engine: Engine) -> None:
+    with Session(engine) as session:
+        everything = load_rows(session, "a")
+        chunks = list(iter_row_chunks(session, "a", chunk_rows=2))
+        since = list(iter_row_chunks(session, "a", since=date(2024, 11, 4), chunk_rows=1))
+        with pytest.raises(ValueError, match="at least 1"):
+            next(iter_row_chunks(session, "a", chunk_rows=0))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert [row for chunk in chunks for row in chunk] == everything
+    assert [[r.date.day for r in c] for c in since] == [[4], [6]]
+
+
+def test_preview_writes_nothing(runner: CliRunner, loaded: Path, engine: Engine) -> None:
+    before = _snapshot(engine)
     assert before["counts"]["transactions"] == 8
     assert before["rules"]
     _ok(runner, "rules", "preview", "--rule-file", str(loaded), "--tenant", "a")
     _ok(runner, "rules", "preview", "--rule-id", "grocery", "--tenant", "a")
     _ok(runner, "rules", "report", "--tenant", "a")
-    assert _snapshot(tmp_path) == before
+    assert _snapshot(engine) == before
 
 
 def test_preview_is_tenant_scoped(runner: CliRunner, loaded: Path) -> None:
@@ -201,8 +238,6 @@ def test_report_lists_conflicts_shadowed_dead_rules_and_coverage(
 
 
 def test_preview_and_report_print_json_that_tools_can_read(runner: CliRunner, loaded: Path) -> None:
-    import json  # noqa: PLC0415
-
     preview = json.loads(
         _ok(runner, "rules", "preview", "--rule-file", str(loaded), "-t", "a", "-o", "json")
     )
@@ -219,3 +254,39 @@ def test_preview_and_report_print_json_that_tools_can_read(runner: CliRunner, lo
     assert report["coverage"] == pytest.approx(0.2)
     assert report["dead"] == []
     assert report["since"] < "2024-11-06"
+
+
+def test_json_flag_prints_the_same_document_as_output_json(runner: CliRunner, loaded: Path) -> None:
+    preview = ["rules", "preview", "--rule-file", str(loaded), "-t", "a"]
+    assert json.loads(_ok(runner, *preview, "--json")) == json.loads(
+        _ok(runner, *preview, "-o", "json")
+    )
+    report = ["rules", "report", "-t", "a"]
+    assert json.loads(_ok(runner, *report, "--json")) == json.loads(
+        _ok(runner, *report, "-o", "json")
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["preview", "--rule-id", "coffee"], "3 of 5 transactions would change category"),
+        (["report", "--days", "3"], "snack (FOOD_AND_DRINK_FAST_FOOD) matches 3, never wins"),
+    ],
+    ids=["preview", "report"],
+)
+def test_small_chunks_give_the_same_output_as_one_chunk(
+    runner: CliRunner, loaded: Path, args: list[str], expected: str
+) -> None:
+    _ok(runner, "rules", "import", str(loaded), "--tenant", "a")
+    snack = ["--name", "snack", "--id", "snack", "--category", "FOOD_AND_DRINK_FAST_FOOD"]
+    _ok(runner, "rules", "add", *snack, "--when", "merchant contains starbucks", "-t", "a")
+    command = ["rules", *args, "-t", "a"]
+    whole = _ok(runner, *command)
+    assert expected in whole
+    assert _ok(runner, *command, "--chunk-rows", "1") == whole
+    assert json.loads(_ok(runner, *command, "--chunk-rows", "2", "--json")) == json.loads(
+        _ok(runner, *command, "--json")
+    )
+    refused = runner.invoke(build_app(), [*command, "--chunk-rows", "0"])
+    assert refused.exit_code == 2
