@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import capitalone, ingest, normalize, rules, training
+from benchmarks import backfill, capitalone, ingest, monitoring, normalize, rules, serving, training
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ingest": ingest.run,
@@ -15,6 +15,9 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "rules": rules.run,
     "training": training.run,
     "capitalone": capitalone.run,
+    "monitoring": monitoring.run,
+    "serving": serving.run,
+    "backfill": backfill.run,
 }
 
 

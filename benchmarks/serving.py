@@ -1,0 +1,642 @@
+"""Serving latency and throughput: the real `bentoml serve` service against a plain reference.
+
+In a scratch state dir (never ./.spendlens) the state is bootstrapped exactly like `make up`
+(`spendlens init`, `rules import --starter`, `demo`, `train --if-no-champion --promote`), an
+API key is created, then two servers run on free loopback ports:
+
+- spendlens: `bentoml serve serving.service:Spendlens` (1 worker: rules, normalization, the
+  champion model, Feast online features, API-key check and one decision-log INSERT per request);
+- reference: benchmarks/reference_service.py, FastAPI + TF-IDF/LogisticRegression trained on the
+  same labels, uvicorn with 1 worker.
+
+Both are driven, one after the other, by the same asyncio + httpx client with a persistent
+connection pool; latency is measured client-side around each request, after a warm-up. Phases:
+single requests at concurrency 1 and 16 (p50/p99 ms, req/s) and batches of 100 and 1,000
+(transactions/s, one batch at a time). Service memory is the RSS of the server process and all
+its children (shared pages are counted once per process, so it overstates a little).
+
+Knobs (environment): SPENDLENS_BENCH_QUICK=1 (or `python -m benchmarks.serving --quick`) for a
+short verification run; SPENDLENS_BENCH_SERVING_STATE=DIR to keep and reuse a bootstrapped state
+dir between runs (bootstrap is idempotent: a second run skips training); SPENDLENS_BENCH_PROFILE=1
+(`--profile`) adds an in-process profile of one /categorize request (on by default in full runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+SERVICE = "serving.service:Spendlens"
+START_TIMEOUT_S = 240.0  # bentoml serve needs ~16-19 s on an idle 2-core box, much more when busy
+PAYLOAD_SEED = 11  # the demo data uses seed 7: requests are new transactions of the same kind
+
+TARGETS: dict[str, float] = {
+    "single_p99_ms_c1_max": 10.0,
+    "single_throughput_ratio_min": 1.0,
+    "batch_txn_per_s_ratio_min": 2.0,
+    "service_rss_mb_max": 600.0,
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many requests each phase sends (after its warm-up)."""
+
+    warmup: int
+    single_c1: int
+    single_c16: int
+    batch_100: int
+    batch_1000: int
+
+
+FULL = Sizes(warmup=100, single_c1=1_000, single_c16=2_000, batch_100=20, batch_1000=5)
+QUICK = Sizes(warmup=30, single_c1=200, single_c16=400, batch_100=5, batch_1000=2)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Client-side numbers of one phase against one server."""
+
+    requests: int
+    errors: int
+    concurrency: int
+    batch_size: int
+    elapsed_s: float
+    p50_ms: float
+    p99_ms: float
+    req_per_s: float
+    txn_per_s: float
+    first_error: str | None = None
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"[serving] {message}\n")
+    sys.stderr.flush()
+
+
+def _bin(name: str) -> str:
+    """A console script of this interpreter's environment (the venv's spendlens, bentoml)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def free_port() -> int:
+    """A TCP port that was free on loopback a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def scratch_env(state: Path) -> dict[str, str]:
+    """This process' environment with every tool's state under `state`, offline.
+
+    Inherited SPENDLENS_* variables are dropped so that nothing (a DATABASE_URL, a tracking
+    URI) points the benchmark at the user's own state.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDLENS_")}
+    env.update(
+        SPENDLENS_STATE_DIR=str(state),
+        BENTOML_HOME=str(state / "bentoml"),
+        BENTOML_DO_NOT_TRACK="true",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        MPLCONFIGDIR=str(state / "mpl"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def bootstrap(env: dict[str, str]) -> tuple[str, dict[str, float]]:
+    """`make up`'s bootstrap steps plus an API key; returns (key, seconds per step)."""
+    steps = [
+        ["init"],
+        ["rules", "import", "--starter"],
+        ["demo"],
+        ["train", "--if-no-champion", "--promote"],
+        ["keys", "create", "bench", "--scope", "categorize"],
+    ]
+    timings: dict[str, float] = {}
+    out = ""
+    for step in steps:
+        _say("spendlens " + " ".join(step))
+        started = time.perf_counter()
+        done = subprocess.run(  # noqa: S603 -- our own venv's CLI, fixed arguments
+            [_bin("spendlens"), *step],
+            check=False,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        timings[step[0]] = round(time.perf_counter() - started, 1)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"spendlens {' '.join(step)} failed ({done.returncode}):\n"
+                f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
+        out = done.stdout
+    keys = [line.strip() for line in out.splitlines() if line.strip().startswith("sl_")]
+    if not keys:
+        raise RuntimeError(f"no key in the output of `spendlens keys create`:\n{out}")
+    return keys[0], timings
+
+
+def export_labels(state: Path, out: Path) -> int:
+    """Write the default tenant's labeled transactions as `description,label`; returns rows."""
+    from spendlens.frames import load_frames, training_frame  # noqa: PLC0415
+    from spendlens.settings import Settings  # noqa: PLC0415
+    from spendlens.storage.db import engine_from_settings, session_factory  # noqa: PLC0415
+
+    settings = Settings(state_dir=state)
+    engine = engine_from_settings(settings)
+    try:
+        with session_factory(engine)() as session:
+            frames = load_frames(session, settings.default_tenant)
+    finally:
+        engine.dispose()
+    labeled = training_frame(frames.txns, frames.labels)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["description", "label"])
+        writer.writerows(zip(labeled["description"], labeled["label"], strict=True))
+    return len(labeled)
+
+
+def request_bodies(rows: int, seed: int = PAYLOAD_SEED) -> list[dict[str, Any]]:
+    """/categorize bodies of generated transactions (the demo's generator, another seed)."""
+    from spendlens.generate import generate_transactions, signed_amount  # noqa: PLC0415
+
+    bodies = []
+    for txn in generate_transactions(rows, seed=seed):
+        body: dict[str, Any] = {
+            "description": txn.description,
+            "amount": signed_amount(txn),
+            "currency": txn.currency,
+            "date": txn.date.isoformat(),
+        }
+        if txn.mcc:
+            body["mcc"] = txn.mcc
+        bodies.append(body)
+    return bodies
+
+
+@dataclass
+class Server:
+    """A server process of this run, in its own process group, with its log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    def tail(self, lines: int = 30) -> str:
+        """The end of its log, for error messages."""
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def rss_mb(self) -> float:
+        """RSS of the process and all its children, in MB."""
+        import psutil  # type: ignore[import-untyped]  # noqa: PLC0415 -- no stubs in the lock
+
+        try:
+            root = psutil.Process(self.process.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                total += proc.memory_info().rss
+        return round(total / 2**20, 1)
+
+    def stop(self) -> None:
+        """SIGTERM its process group (the server and its workers), SIGKILL after 15 s."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def start_server(
+    name: str, argv: Sequence[str], env: dict[str, str], port: int, logs: Path
+) -> Server:
+    """Start `argv` in a new session (so stop() takes its children down too)."""
+    log = logs / f"{name}.log"
+    handle: IO[bytes] = log.open("wb")
+    try:
+        process = subprocess.Popen(  # noqa: S603 -- fixed argv of our own interpreter/venv
+            list(argv),
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        handle.close()  # the child holds its own descriptor
+    return Server(name, process, f"http://{HOST}:{port}", log)
+
+
+def wait_until_healthy(server: Server, path: str, timeout_s: float = START_TIMEOUT_S) -> float:
+    """Poll `path` until it answers 200; returns the seconds it took.
+
+    Raises:
+        RuntimeError: the process exited or did not answer within `timeout_s`.
+    """
+    import httpx  # noqa: PLC0415
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited ({server.process.returncode}) during start-up:\n"
+                + server.tail()
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.base_url + path, timeout=2).status_code == 200:
+                return round(time.perf_counter() - started, 1)
+        time.sleep(0.5)
+    raise RuntimeError(
+        f"{server.name} did not answer {path} in {timeout_s:.0f} s:\n{server.tail()}"
+    )
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    import numpy as np  # noqa: PLC0415
+
+    return round(float(np.percentile(np.asarray(values) * 1000.0, q)), 2) if values else 0.0
+
+
+async def _drive(
+    url: str,
+    headers: dict[str, str],
+    bodies: Sequence[bytes],
+    total: int,
+    concurrency: int,
+    batch_size: int,
+) -> Phase:
+    """Send `total` requests from `concurrency` workers over one keep-alive pool."""
+    import httpx  # noqa: PLC0415
+
+    latencies: list[float] = []
+    errors = 0
+    first_error: str | None = None
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        headers=headers, limits=limits, timeout=httpx.Timeout(300.0)
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal sent, errors, first_error
+            while sent < total:
+                body = bodies[sent % len(bodies)]
+                sent += 1
+                started = time.perf_counter()
+                response = await client.post(url, content=body)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors += 1
+                    first_error = first_error or f"{response.status_code} {response.text[:300]}"
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Phase(
+        requests=total,
+        errors=errors,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        elapsed_s=round(elapsed, 3),
+        p50_ms=_percentile(latencies, 50),
+        p99_ms=_percentile(latencies, 99),
+        req_per_s=round(total / elapsed, 1),
+        txn_per_s=round(total * batch_size / elapsed, 1),
+        first_error=first_error,
+    )
+
+
+def measure(
+    server: Server, headers: dict[str, str], rows: Sequence[dict[str, Any]], sizes: Sizes
+) -> tuple[dict[str, Phase], float]:
+    """Every phase against one server (each after a warm-up); returns (phases, max RSS MB)."""
+    single = [json.dumps(r).encode() for r in rows]
+    batches = {
+        n: [
+            json.dumps({"transactions": [rows[(k * n + i) % len(rows)] for i in range(n)]}).encode()
+            for k in range(4)
+        ]
+        for n in (100, 1000)
+    }
+    one, many = server.base_url + "/categorize", server.base_url + "/categorize_batch"
+    plan: list[tuple[str, str, list[bytes], int, int, int, int]] = [
+        # name, url, bodies, requests, concurrency, batch size, warm-up requests
+        ("single_c1", one, single, sizes.single_c1, 1, 1, sizes.warmup),
+        ("single_c16", one, single, sizes.single_c16, 16, 1, sizes.warmup),
+        ("batch_100", many, batches[100], sizes.batch_100, 1, 100, 2),
+        ("batch_1000", many, batches[1000], sizes.batch_1000, 1, 1000, 1),
+    ]
+    phases: dict[str, Phase] = {}
+    rss = server.rss_mb()
+    for name, url, bodies, total, concurrency, size, warmup in plan:
+        _say(f"{server.name}: {name} ({total} requests, concurrency {concurrency})")
+        asyncio.run(_drive(url, headers, bodies, warmup, concurrency, size))
+        phase = phases[name] = asyncio.run(_drive(url, headers, bodies, total, concurrency, size))
+        _say(
+            f"{server.name}: {name} p50 {phase.p50_ms} ms, p99 {phase.p99_ms} ms, "
+            f"{phase.req_per_s} req/s, {phase.txn_per_s} txn/s, {phase.errors} errors"
+        )
+        rss = max(rss, server.rss_mb())
+    return phases, rss
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+def compare(spendlens: dict[str, Phase], reference: dict[str, Phase]) -> dict[str, Any]:
+    """spendlens / reference for every phase (latency: lower is better; rates: higher)."""
+    out: dict[str, Any] = {}
+    for name, ours in spendlens.items():
+        ref = reference[name]
+        out[name] = {
+            "p50": _ratio(ours.p50_ms, ref.p50_ms),
+            "p99": _ratio(ours.p99_ms, ref.p99_ms),
+            "throughput": _ratio(ours.txn_per_s, ref.txn_per_s),
+        }
+    return out
+
+
+def verdict(
+    spendlens: dict[str, Phase], ratios: dict[str, Any], rss_mb: float
+) -> dict[str, dict[str, Any]]:
+    """Each target with the measured value and whether it is met."""
+
+    def check(value: float | None, ok: bool) -> dict[str, Any]:
+        return {"value": value, "met": ok}
+
+    p99 = spendlens["single_c1"].p99_ms
+    single = [ratios[n]["throughput"] for n in ("single_c1", "single_c16")]
+    batch = [ratios[n]["throughput"] for n in ("batch_100", "batch_1000")]
+    errors = sum(p.errors for p in spendlens.values())
+    return {
+        "single_p99_ms_c1 < 10": check(p99, p99 < TARGETS["single_p99_ms_c1_max"]),
+        # Both concurrencies must keep up with the reference.
+        "single_req_per_s_ratio >= 1.0 (min of c1, c16)": check(
+            min((r for r in single if r is not None), default=None),
+            all(r is not None and r >= TARGETS["single_throughput_ratio_min"] for r in single),
+        ),
+        "batch_txn_per_s_ratio >= 2.0 (min of 100, 1000)": check(
+            min((r for r in batch if r is not None), default=None),
+            all(r is not None and r >= TARGETS["batch_txn_per_s_ratio_min"] for r in batch),
+        ),
+        "service_rss_mb < 600": check(rss_mb, rss_mb < TARGETS["service_rss_mb_max"]),
+        "no_errors": check(errors, errors == 0),
+    }
+
+
+@contextlib.contextmanager
+def state_dir() -> Iterator[Path]:
+    """SPENDLENS_BENCH_SERVING_STATE (kept) or a temporary dir (removed); never ./.spendlens."""
+    kept = os.environ.get("SPENDLENS_BENCH_SERVING_STATE")
+    if kept:
+        path = Path(kept).expanduser().resolve()
+        if path == (ROOT / ".spendlens").resolve():
+            raise RuntimeError("the serving benchmark never runs in the project's ./.spendlens")
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="spendlens-bench-serving-"))
+    try:
+        yield tmp / "state"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _flag(name: str, argv: Sequence[str], default: bool = False) -> bool:
+    env = os.environ.get(f"SPENDLENS_BENCH_{name.upper()}")
+    if f"--{name}" in argv:
+        return True
+    return env.lower() in {"1", "true", "yes"} if env else default
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Bootstrap, serve both, measure both, stop both; the numbers, ratios and targets."""
+    quick = _flag("quick", argv)
+    sizes = QUICK if quick else FULL
+    servers: list[Server] = []
+    with state_dir() as state:
+        state.mkdir(parents=True, exist_ok=True)
+        logs = state / "bench-logs"
+        logs.mkdir(exist_ok=True)
+        env = scratch_env(state)
+        try:
+            key, boot_s = bootstrap(env)
+            labels_csv = state / "bench-labels.csv"
+            labeled = export_labels(state, labels_csv)
+            rows = request_bodies(500)
+
+            ours_port, ref_port = free_port(), free_port()
+            _say(f"starting bentoml serve on {ours_port} and the reference on {ref_port}")
+            ours = start_server(
+                "spendlens",
+                [_bin("bentoml"), "serve", SERVICE, "--host", HOST, "--port", str(ours_port)],
+                env,
+                ours_port,
+                logs,
+            )
+            servers.append(ours)
+            reference = start_server(
+                "reference",
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.reference_service",
+                    "--data",
+                    str(labels_csv),
+                    "--port",
+                    str(ref_port),
+                ],
+                env,
+                ref_port,
+                logs,
+            )
+            servers.append(reference)
+            ready_s = {
+                "spendlens": wait_until_healthy(ours, "/readyz"),
+                "reference": wait_until_healthy(reference, "/healthz"),
+            }
+            idle = {"spendlens": ours.rss_mb(), "reference": reference.rss_mb()}
+            headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+            ours_phases, ours_rss = measure(ours, headers, rows, sizes)
+            ref_phases, ref_rss = measure(reference, headers, rows, sizes)
+        finally:
+            for server in servers:
+                _say(f"stopping {server.name}")
+                server.stop()
+        ratios = compare(ours_phases, ref_phases)
+        result: dict[str, Any] = {
+            "quick": quick,
+            "sizes": asdict(sizes),
+            "bootstrap_s": boot_s,
+            "labeled_rows": labeled,
+            "ready_s": ready_s,
+            "rss_mb": {
+                "spendlens_idle": idle["spendlens"],
+                "spendlens_max": ours_rss,
+                "reference_idle": idle["reference"],
+                "reference_max": ref_rss,
+            },
+            "spendlens": {n: asdict(p) for n, p in ours_phases.items()},
+            "reference": {n: asdict(p) for n, p in ref_phases.items()},
+            "ratios_spendlens_over_reference": ratios,
+            "targets": verdict(ours_phases, ratios, ours_rss),
+            "note": "one client process on the same (shared, 2-core) machine; numbers are noisy",
+        }
+        if _flag("profile", argv, default=not quick):
+            try:
+                result["profile"] = profile(state)
+            except Exception as exc:  # the measured numbers above must still be printed
+                result["profile"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return result
+
+
+def profile(state: Path, requests: int = 300) -> dict[str, Any]:
+    """Where one /categorize request's time goes, in-process, on a bootstrapped state dir.
+
+    The stages the service runs per request are timed one by one (median ms over the requests
+    the model decides, single-transaction calls after a warm-up), then `decide` + the
+    decision-log write run under cProfile; the top functions by cumulative time are listed.
+    """
+    from serving.decisions import SqlDecisionLog  # noqa: PLC0415
+    from serving.runtime import Categorizer  # noqa: PLC0415
+    from serving.schemas import CategorizeRequest  # noqa: PLC0415
+    from spendlens.settings import Settings  # noqa: PLC0415
+    from spendlens.storage.db import engine_from_settings, session_factory  # noqa: PLC0415
+
+    _say("profiling Categorizer.decide + the decision-log write in-process")
+    settings = Settings(state_dir=state)
+    categorizer = Categorizer.from_settings(settings)
+    if categorizer.model is None:
+        return {"skipped": "no champion model in the state dir"}
+    engine = engine_from_settings(settings)
+    try:
+        log = SqlDecisionLog(session_factory(engine), settings)
+        bodies = [CategorizeRequest.model_validate(b) for b in request_bodies(requests)]
+        # Warm-up (Feast opens its store on first use) and the split rules / model.
+        by_model = [r for r in bodies if categorizer.decide([r])[0][0].source.value == "model"]
+        sample = by_model or bodies
+        result: dict[str, Any] = {
+            "requests": len(sample),
+            "model_decided_share": round(len(by_model) / len(bodies), 2),
+            "stage_median_ms": _stage_timings(categorizer, log, sample),
+            "top_cumulative": _cprofile_top(categorizer, log, sample),
+        }
+    finally:
+        engine.dispose()
+    return result
+
+
+def _stage_timings(categorizer: Any, log: Any, sample: Sequence[Any]) -> dict[str, float]:
+    """Median ms per stage of one single-transaction request (private stages of Categorizer)."""
+    import statistics  # noqa: PLC0415
+
+    from serving.decisions import DecisionRecord  # noqa: PLC0415
+    from serving.schemas import CategorizeRequest  # noqa: PLC0415
+
+    stages: dict[str, list[float]] = {}
+    for request in sample:
+        marks = [time.perf_counter()]
+        CategorizeRequest.model_validate(request.model_dump(mode="json"))
+        marks.append(time.perf_counter())
+        normalized = [categorizer._normalize(0, request)]
+        marks.append(time.perf_counter())
+        categorizer._evaluate_rules([request], normalized)
+        marks.append(time.perf_counter())
+        frame = categorizer.model_input([request], normalized)
+        marks.append(time.perf_counter())
+        categorizer.model.model.predict_proba(frame)
+        marks.append(time.perf_counter())
+        ((response, inputs),) = categorizer.decide([request])
+        marks.append(time.perf_counter())
+        record = DecisionRecord.of(categorizer.tenant, request, response, inputs)
+        marks.append(time.perf_counter())
+        log.record([record])
+        marks.append(time.perf_counter())
+        names = (
+            "validate_request",
+            "normalize",
+            "rules",
+            "model_input_with_online_features",
+            "predict_proba",
+            "decide_total",
+            "decision_record",
+            "decision_log_insert",
+        )
+        for name, begin, end in zip(names, marks[:-1], marks[1:], strict=True):
+            stages.setdefault(name, []).append((end - begin) * 1000.0)
+    return {k: round(statistics.median(v), 3) for k, v in stages.items()}
+
+
+def _cprofile_top(
+    categorizer: Any, log: Any, sample: Sequence[Any], top: int = 25
+) -> list[dict[str, Any]]:
+    """The `top` functions by cumulative time of decide + log write, per request."""
+    import cProfile  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+
+    from serving.decisions import DecisionRecord  # noqa: PLC0415
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for request in sample:
+        ((response, inputs),) = categorizer.decide([request])
+        log.record([DecisionRecord.of(categorizer.tenant, request, response, inputs)])
+    profiler.disable()
+    table: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # untyped
+    calls = len(sample)
+    ranked = sorted(table.items(), key=lambda item: -item[1][3])[:top]
+    return [
+        {
+            "function": f"{Path(filename).name}:{line}({function})",
+            "calls_per_request": round(ncalls / calls, 1),
+            "cum_ms_per_request": round(cumtime * 1000.0 / calls, 3),
+            "own_ms_per_request": round(tottime * 1000.0 / calls, 3),
+        }
+        for (filename, line, function), (_, ncalls, tottime, cumtime, _) in ranked
+    ]
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m benchmarks.serving [--quick] [--profile]`: print the result as JSON."""
+    sys.stdout.write(json.dumps(run(argv), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
