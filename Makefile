@@ -21,9 +21,9 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 up: install bootstrap servers ## install, state, migrate, demo data, train + promote, start servers
 	@echo
 	@echo "spendlens is ready. State: $(SPENDLENS_STATE_DIR)"
-	@echo "  API (BentoML)      http://127.0.0.1:3000   (POST /categorize, /categorize_batch, /feedback)"
-	@echo "  MLflow UI          http://127.0.0.1:5000"
-	@echo "  Prefect dashboard  http://127.0.0.1:4200"
+	@echo "  API (BentoML)      http://127.0.0.1:3000   (POST /categorize, /categorize_batch, /feedback; /docs)"
+	@echo "  MLflow UI          http://127.0.0.1:5000   (experiments spendlens/<tenant>/<taxonomy>, registry)"
+	@echo "  Prefect dashboard  http://127.0.0.1:4200   (deployments: monitor hourly, retrain nightly, backfill ...)"
 	@echo "Demo API key (tenant default, scope admin; a new one on every run):"
 	@$(BIN)/spendlens keys create demo --scope admin | grep -E '^sl_' | sed 's/^/  /'
 	@echo "Try:  $(BIN)/spendlens transactions list --limit 10"

@@ -9,6 +9,7 @@ canvas directly (no pyplot, so no global backend state).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -89,8 +90,15 @@ def split_holdout(
     seen_test_fraction: float,
     seed: int,
     stratify: Sequence[str] | npt.NDArray[Any] | None = None,
+    row_keys: Sequence[str] | npt.NDArray[Any] | None = None,
 ) -> Split:
     """Hold out all rows of a random share of merchants, plus a random share of the other rows.
+
+    With `row_keys` (e.g. transaction ids) the draw is by hash instead: a merchant is held out
+    when the hash of (seed, merchant) falls under the fraction, a row when the hash of
+    (seed, key) does. The split is then stable as data grows: a row held out once stays held
+    out when it is retrained with more rows, so the promotion gate never measures a champion
+    on rows it was trained on.
 
     At least one merchant is held out and at least one merchant stays in train. With `stratify`
     (labels aligned with `merchant_ids`) the seen test rows are drawn per label, and each label
@@ -113,6 +121,14 @@ def split_holdout(
     if len(uniques) < 2:
         raise ValueError(
             f"a grouped hold-out needs at least 2 distinct merchants, got {len(uniques)}"
+        )
+    if row_keys is not None:
+        keys = _as_str_array(row_keys, "row_keys")
+        if len(keys) != len(merchants):
+            raise ValueError(f"row_keys has {len(keys)} keys for {len(merchants)} merchant ids")
+        labels = None if stratify is None else _as_str_array(stratify, "stratify")
+        return _stable_split(
+            uniques, codes, keys, labels, unseen_merchant_fraction, seen_test_fraction, seed
         )
     rng = np.random.default_rng(seed)
 
@@ -141,6 +157,51 @@ def split_holdout(
     train_merchants[codes[train_index]] = True
     unseen = ~train_merchants[codes[test_index]]
     return Split(train_index=train_index, test_index=test_index, unseen=unseen)
+
+
+def _unit_hash(seed: int, values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """A uniform number in [0, 1) per value, fixed by (seed, value)."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values):
+        digest = hashlib.blake2b(f"{seed}\x1f{value}".encode(), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "big") / 2.0**64
+    return out
+
+
+def _stable_split(
+    uniques: npt.NDArray[Any],
+    codes: npt.NDArray[Any],
+    keys: npt.NDArray[Any],
+    labels: npt.NDArray[Any] | None,
+    unseen_fraction: float,
+    seen_fraction: float,
+    seed: int,
+) -> Split:
+    """`split_holdout` by hashing (see there); the guarantees hold as in the random draw."""
+    merchant_u = _unit_hash(seed, uniques)
+    held = merchant_u < unseen_fraction
+    if not held.any():
+        held[np.argmin(merchant_u)] = True
+    if held.all():
+        held[np.argmax(merchant_u)] = False
+    in_test = held[codes].copy()
+    row_u = _unit_hash(seed + 1, keys)
+    remaining = np.flatnonzero(~in_test)
+    seen_test = remaining[row_u[remaining] < seen_fraction]
+    in_test[seen_test] = True
+    groups = (
+        [remaining]
+        if labels is None
+        else [remaining[labels[remaining] == label] for label in np.unique(labels[remaining])]
+    )
+    for rows in groups:  # every group keeps a training row
+        if len(rows) and in_test[rows].all():
+            in_test[rows[np.argmax(row_u[rows])]] = False
+    train_index = np.flatnonzero(~in_test).astype(np.int64)
+    test_index = np.flatnonzero(in_test).astype(np.int64)
+    train_merchants = np.zeros(len(uniques), dtype=bool)
+    train_merchants[codes[train_index]] = True
+    return Split(train_index, test_index, ~train_merchants[codes[test_index]])
 
 
 # --------------------------------------------------------------------------------------------

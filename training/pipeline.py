@@ -222,6 +222,7 @@ def train(
             settings.unseen_merchant_fraction,
             settings.seen_test_fraction,
             settings.train_seed,
+            row_keys=labeled["transaction_id"].to_numpy(dtype=object),
         )
     except ValueError as exc:
         raise TrainingDataError(str(exc)) from exc

@@ -438,3 +438,24 @@ def test_confusion_keeps_every_label_when_they_fit() -> None:
 
     assert names == ["b", "a"]
     assert matrix.tolist() == [[0.5, 0.5], [0.0, 1.0]]
+
+
+def test_hashed_split_keeps_every_row_on_its_side_as_data_grows() -> None:
+    rng = np.random.default_rng(0)
+    merchants = np.array([f"m{rng.integers(0, 60)}" for _ in range(2000)], dtype=object)
+    keys = np.array([f"t{i}" for i in range(2000)], dtype=object)
+    early = split_holdout(merchants[:1200], 0.2, 0.1, seed=5, row_keys=keys[:1200])
+    later = split_holdout(merchants, 0.2, 0.1, seed=5, row_keys=keys)
+
+    early_test = set(early.test_index.tolist())
+    later_test = set(later.test_index.tolist())
+    assert later_test & set(range(1200)) == early_test  # no row changed sides
+    assert 0.15 < len(later.test_index) / 2000 < 0.45
+    assert later.unseen.any()
+    assert (~later.unseen).any()
+
+
+def test_hashed_split_still_holds_out_a_merchant_and_keeps_one_in_train() -> None:
+    split = split_holdout(["a", "a", "b"], 0.01, 0.99, seed=0, row_keys=["1", "2", "3"])
+    assert 0 < len(split.train_index) < 3
+    assert split.unseen.any()
