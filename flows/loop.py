@@ -109,7 +109,8 @@ def retrain_flow(
     reason = "forced by the operator" if force and not request.retrain else request.reason
     logger.info("retraining %s/%s: %s", tenant, taxonomy, reason)
     frames = training_data(settings, tenant, taxonomy)
-    write_features(settings, frames, tenant, taxonomy)
+    built = write_features(settings, frames, tenant, taxonomy)
+    logger.info("features built for %s/%s: %s", tenant, taxonomy, built)
     trained = train_with_feedback(settings, frames, tenant, taxonomy)
     promotion = promote_challenger(settings, model_name(settings, tenant, taxonomy), False)
     logger.info("%s", promotion)

@@ -189,7 +189,8 @@ def _categorize(loop: Loop, requests: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def _accuracy(decided: list[dict[str, Any]], truth: list[str]) -> float:
-    return sum(d["category"] == t for d, t in zip(decided, truth, strict=True)) / len(truth)
+    right = sum(1 for d, t in zip(decided, truth, strict=True) if d["category"] == t)
+    return right / len(truth)
 
 
 def test_shift_with_feedback_triggers_retrain_and_the_running_service_serves_the_new_champion(
