@@ -21,7 +21,7 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 up: install bootstrap servers ## install, state, migrate, demo data, train + promote, start servers
 	@echo
 	@echo "spendlens is ready. State: $(SPENDLENS_STATE_DIR)"
-	@echo "  API (BentoML)      http://127.0.0.1:3000   (POST /categorize, /categorize_batch, /feedback; /docs)"
+	@echo "  API (BentoML)      http://127.0.0.1:3000   (POST /categorize, /categorize_batch, /feedback; docs at /)"
 	@echo "  MLflow UI          http://127.0.0.1:5000   (experiments spendlens/<tenant>/<taxonomy>, registry)"
 	@echo "  Prefect dashboard  http://127.0.0.1:4200   (deployments: monitor hourly, retrain nightly, backfill ...)"
 	@echo "Demo API key (tenant default, scope admin; a new one on every run):"

@@ -48,6 +48,7 @@ from serving.decisions import (
 )
 from serving.http_routes import UPLOAD_KEY, RestRoutes, Upload
 from serving.metrics import service_metrics
+from serving.openapi import OpenAPIDocs
 from serving.reload import UnknownTenantError
 from serving.runtime import TenantMismatchError
 from serving.schemas import (
@@ -807,6 +808,7 @@ def create_service(
     service = bentoml.service(inner, name=name, **SERVICE_CONFIG)
     service.add_asgi_middleware(JSONBodyGuard)
     service.add_asgi_middleware(RestRoutes)
+    service.add_asgi_middleware(OpenAPIDocs)
     return service
 
 
