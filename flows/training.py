@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import Flow, flow, get_run_logger, task
 
+from flows.backfill import backfill_flow
 from spendlens.frames import Frames, load_frames
 from spendlens.settings import Settings
 from spendlens.storage.db import engine_from_settings, migrate, session_factory
@@ -114,4 +115,5 @@ FLOWS: dict[str, Flow[..., dict[str, Any]]] = {
     "build_features": build_features_flow,
     "train": train_flow,
     "promote": promote_flow,
+    "backfill": backfill_flow,
 }

@@ -1,0 +1,230 @@
+"""Backfill speed: re-categorize 1,000,000 stored transactions (SQLite) with a champion and rules.
+
+Target: >= 20,000 transactions/s end to end on 2 cores. End to end counts what a backfill run
+does: loading the tenant's history and building its point-in-time features, planning, reading
+every chunk, rules, model, routing, and committing (every row is new, so every row is written
+with its decision-log audit record). The compute part alone (rules + features join + model +
+routing, no database I/O) is reported too, with the seconds of every phase.
+
+Not counted: generating the transactions (20,000 generated and normalized rows, repeated with
+new ids and dates shifted a week per repetition), bulk-inserting them, and fitting the small
+champion (the linear candidate on 5,000 labeled rows, with a small platform prior cached in the
+system temp dir across runs). The backfill runs in this process
+(`serving.backfill.run_backfill`, the library the flow's Dask tasks call).
+`SPENDLENS_BENCH_BACKFILL_ROWS` sets another size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROWS = int(os.environ.get("SPENDLENS_BENCH_BACKFILL_ROWS", "1000000"))
+BASE_ROWS, SEED, TRAIN_ROWS, CHUNK, PRIOR_ROWS = 20_000, 3, 5_000, 50_000, 2_000
+TARGET_PER_S = 20_000
+TENANT = "bench"
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _insert(url: str, base: Any, rows: int) -> None:
+    """`rows` transactions repeated from `base` (and its labels, once) bulk-inserted into `url`."""
+    import numpy as np  # noqa: PLC0415
+    from sqlalchemy import insert  # noqa: PLC0415
+
+    from spendlens.storage.db import make_engine, migrate  # noqa: PLC0415
+    from spendlens.storage.models import (  # noqa: PLC0415
+        Account,
+        IngestionBatch,
+        Label,
+        Taxonomy,
+        Tenant,
+        Transaction,
+    )
+
+    engine = make_engine(url)
+    migrate(engine)
+    rng = np.random.default_rng(SEED)
+    now = dt.datetime.now(dt.UTC)
+    batch = "b" * 32
+    columns = {c: base[c].tolist() for c in base.columns}
+    cents = (base["amount"] * 100).round().astype("int64").tolist()
+    dates = base["event_timestamp"].dt.date.tolist()
+    with engine.begin() as conn:
+        conn.execute(insert(Tenant), [{"id": TENANT, "name": TENANT, "created_at": now}])
+        accounts = {name: f"a{i:031d}" for i, name in enumerate(sorted(set(columns["account_id"])))}
+        conn.execute(
+            insert(Account),
+            [
+                {"id": i, "tenant_id": TENANT, "name": n, "created_at": now}
+                for n, i in accounts.items()
+            ],
+        )
+        conn.execute(
+            insert(IngestionBatch),
+            [{"id": batch, "tenant_id": TENANT, "source": "csv", "filename": "bench.csv"}],
+        )
+        taxonomy_id = conn.execute(
+            insert(Taxonomy).returning(Taxonomy.id),
+            [{"tenant_id": TENANT, "name": "default", "version": 1, "content_hash": "bench"}],
+        ).scalar_one()
+        written = 0
+        while written < rows:
+            n = min(len(base), rows - written)
+            ids = [f"{a:016x}{b:016x}" for a, b in rng.integers(0, 2**63, size=(n, 2))]
+            shift = dt.timedelta(days=7 * (written // len(base)))
+            records = [
+                {
+                    "id": ids[k],
+                    "tenant_id": TENANT,
+                    "account_id": accounts[columns["account_id"][k]],
+                    "batch_id": batch,
+                    "source": "csv",
+                    "txn_date": dates[k] + shift,
+                    "posted_date": dates[k] + shift,
+                    "description": columns["description"][k],
+                    "merchant_name": columns["merchant_name"][k],
+                    "merchant_id": columns["merchant_id"][k],
+                    "amount_minor": cents[k],
+                    "currency": columns["currency"][k],
+                    "direction": columns["direction"][k],
+                    "mcc": columns["mcc"][k],
+                    "mcc_description": columns["mcc_description"][k],
+                    "fingerprint": ids[k] * 2,
+                    "created_at": now,
+                }
+                for k in range(n)
+            ]
+            conn.execute(insert(Transaction), records)
+            if written == 0:
+                conn.execute(
+                    insert(Label),
+                    [
+                        {
+                            "tenant_id": TENANT,
+                            "transaction_id": ids[k],
+                            "taxonomy_id": taxonomy_id,
+                            "category": columns["label"][k],
+                            "source": "import",
+                            "created_at": now,
+                        }
+                        for k in range(n)
+                    ],
+                )
+            written += n
+    engine.dispose()
+
+
+def _champion(base: Any) -> Any:
+    """The linear candidate fitted on the first labeled rows (features from the rows' history)."""
+    from serving.backfill import PointInTimeFeatures  # noqa: PLC0415
+    from serving.runtime import ServingModel  # noqa: PLC0415
+    from spendlens.frames import empty_labels  # noqa: PLC0415
+    from training.candidates import LinearCandidate  # noqa: PLC0415
+    from training.pipeline import model_input  # noqa: PLC0415
+    from training.prior import load_or_fit_prior  # noqa: PLC0415
+
+    train = base.iloc[:TRAIN_ROWS].reset_index(drop=True)
+    txns = train.drop(columns=["label"])
+    features = PointInTimeFeatures.build(txns, empty_labels(), TENANT, "default")
+    # Cached across runs (fitting it is not what this measures).
+    prior = load_or_fit_prior(
+        Path(tempfile.gettempdir()) / "spendlens-bench-prior", PRIOR_ROWS, SEED
+    )
+    model = LinearCandidate(prior, seed=SEED).fit(
+        model_input(txns, features(txns)), train["label"].to_numpy(dtype=object)
+    )
+    return ServingModel(model=model, name="spendlens-bench-default", version="1")
+
+
+def run() -> dict[str, Any]:
+    """Backfill ROWS generated transactions in a temp SQLite database; throughput and phases."""
+    from rules.engine import CompiledRules  # noqa: PLC0415
+    from rules.io import load_starter_rules  # noqa: PLC0415
+    from serving.backfill import PointInTimeFeatures, Resources, Scope, run_backfill  # noqa: PLC0415
+    from serving.routing import RoutingPolicy  # noqa: PLC0415
+    from spendlens.frames import load_frames  # noqa: PLC0415
+    from spendlens.storage.db import make_engine, session_factory  # noqa: PLC0415
+    from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
+    from training.synthetic import generated_frame  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="spendlens-bench-backfill-") as name:
+        tmp = Path(name)
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        _say(f"generating {min(BASE_ROWS, ROWS):,} base transactions")
+        started = time.perf_counter()
+        base = generated_frame(min(BASE_ROWS, ROWS), SEED, tenant=TENANT)
+        generate_s = time.perf_counter() - started
+        _say(f"inserting {ROWS:,} transactions")
+        started = time.perf_counter()
+        _insert(url, base, ROWS)
+        insert_s = time.perf_counter() - started
+        _say("fitting the champion")
+        started = time.perf_counter()
+        champion = _champion(base)
+        rules = CompiledRules.compile(load_starter_rules())
+        fit_s = time.perf_counter() - started
+
+        _say("backfilling")
+        engine = make_engine(url)
+        sessions = session_factory(engine)
+        started = time.perf_counter()
+        with sessions() as session:
+            frames = load_frames(session, TENANT, "default")
+        history_s = time.perf_counter() - started
+        features = PointInTimeFeatures.build(frames.txns, frames.labels, TENANT, "default")
+        build_s = time.perf_counter() - started - history_s
+        del frames
+        resources = Resources(
+            model=champion,
+            rules=rules,
+            rules_version=1,
+            features=features,
+            policy=RoutingPolicy(),
+            taxonomy=load_default_taxonomy(),
+        )
+        result = run_backfill(
+            sessions,
+            Scope(TENANT),
+            resources,
+            chunk_size=CHUNK,
+            progress=lambda p: _say(f"  chunk {p.chunk + 1}/{p.chunks}: {p.scanned:,} rows"),
+        )
+        total_s = time.perf_counter() - started
+        engine.dispose()
+
+    phases = {k: round(v, 2) for k, v in result.timings.items()}
+    compute_s = sum(result.timings.get(k, 0.0) for k in ("rules_s", "features_s", "model_s"))
+    compute_s += result.timings.get("cascade_s", 0.0)
+    per_s = result.run.scanned / total_s
+    return {
+        "rows": result.run.scanned,
+        "changed": result.run.changed,
+        "chunks": result.chunks,
+        "chunk_size": CHUNK,
+        "end_to_end_s": round(total_s, 2),
+        "transactions_per_s": round(per_s),
+        "compute_only_per_s": round(result.run.scanned / compute_s) if compute_s else None,
+        "target_per_s": TARGET_PER_S,
+        "meets_target": per_s >= TARGET_PER_S,
+        "phases_s": {"history_s": round(history_s, 2), "features_build_s": round(build_s, 2)}
+        | phases,
+        "not_counted_s": {
+            "generate_s": round(generate_s, 2),
+            "insert_s": round(insert_s, 2),
+            "fit_champion_s": round(fit_s, 2),
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    sys.stdout.write(json.dumps(run(), indent=2) + "\n")

@@ -1,0 +1,911 @@
+"""Backfill: re-categorize a tenant's stored transactions with the current champion and rules.
+
+A run walks the tenant's canonical transactions (linked SMS duplicates left out, as training
+does) in transaction-id order, in chunks. Each chunk is computed from the stored columns, which
+are already normalized, without the per-request pydantic/normalizer path: rule inputs and the
+model input frame are built straight from the rows, and every row goes through the same
+`serving.cascade.cascade` as the online service.
+
+Features: the point-in-time features of `features/transforms.py`, computed once per run over
+the tenant's whole history (transactions and labels of the taxonomy) and joined as of each
+transaction's date. That is exactly what training gives the model (Feast's historical features
+are these snapshots, joined the same way), so a historical transaction is scored as the model
+learned to score transactions of that day, and it needs no online store. The online service
+instead reads the latest snapshot; for recent transactions the two agree.
+
+Writes: a row of `transaction_categories` is written only when its decision changed: category,
+route, source, rule id, model name or model version (a confidence-only change of the same model
+is not a change). Each written row gets the run id and a decision-log audit record (a
+`decisions` row with the transaction id, `features.backfill_run` and the previous category),
+whose id is the row's `decision_id`. Human labels live in `labels` and are never touched.
+
+Resumability: each chunk commits its writes together with the run's `cursor` (the chunk's last
+transaction id) and counters, so a crashed run rerun with `resume=run_id` (or by default the
+newest unfinished run of the same tenant, taxonomy and dates) continues after the last committed
+chunk. A chunk committed twice is skipped, so retries are harmless. A resumed run whose champion
+or rule set changed since it started is marked `superseded` and a fresh run starts instead, so
+every transaction ends with the newest decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from rules.engine import CompiledRules, RuleInput, RuleMatch
+from serving.cascade import cascade
+from serving.routing import RoutingPolicy, Source
+from serving.runtime import ServingModel
+from spendlens.money import currency_exponent
+from spendlens.storage.models import (
+    Account,
+    BackfillRun,
+    Base,
+    Decision,
+    Transaction,
+    TransactionCategory,
+    new_id,
+    utcnow,
+)
+from spendlens.storage.repository import validate_tenant_id
+
+if TYPE_CHECKING:
+    from spendlens.settings import Settings
+    from spendlens.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 20_000
+# The decision columns a chunk produces; the first ones are compared with the stored row.
+COMPARED = ("category", "route", "source", "rule_id", "model_name", "model_version")
+DECISION_COLUMNS = (
+    "transaction_id",
+    *COMPARED,
+    "primary_category",
+    "confidence",
+    "description",
+    "fingerprint",
+)
+_ZERO = Decimal(0)
+_Select = TypeVar("_Select", bound=Select[*tuple[Any, ...]])
+
+
+class RunStatus(StrEnum):
+    """Where a backfill run stands."""
+
+    RUNNING = "running"
+    FAILED = "failed"  # stopped by an error; resumable
+    DONE = "done"
+    SUPERSEDED = "superseded"  # the champion or rules changed before it finished: a new run
+
+
+UNFINISHED = (RunStatus.RUNNING.value, RunStatus.FAILED.value)
+
+
+class BackfillError(RuntimeError):
+    """A backfill cannot proceed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which transactions a run re-categorizes: a tenant's, in one taxonomy, optionally dated."""
+
+    tenant: str
+    taxonomy: str = "default"
+    date_from: dt.date | None = None
+    date_until: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        validate_tenant_id(self.tenant)
+        if self.date_from and self.date_until and self.date_from > self.date_until:
+            raise ValueError(f"date_from {self.date_from} is after date_until {self.date_until}")
+
+
+@dataclass(frozen=True)
+class ChunkBounds:
+    """Transactions with `after` < id <= `last` (`after` None: from the first)."""
+
+    index: int
+    after: str | None
+    last: str
+    size: int
+
+
+class FeatureSource(Protocol):
+    """Model features for a txns frame (spendlens.frames columns): FEATURE_COLUMNS per row."""
+
+    def __call__(self, txns: pd.DataFrame) -> pd.DataFrame:
+        """One row per input row, in order."""
+
+
+@dataclass(frozen=True)
+class PointInTimeFeatures:
+    """Each transaction's features as of its own date, from the tenant's feature snapshots."""
+
+    tenant: str
+    taxonomy: str
+    merchant: pd.DataFrame  # merchant_stats snapshots, sorted by event_timestamp
+    account_merchant: pd.DataFrame  # account_merchant snapshots, sorted by event_timestamp
+
+    @classmethod
+    def build(
+        cls, txns: pd.DataFrame, labels: pd.DataFrame, tenant: str, taxonomy: str
+    ) -> PointInTimeFeatures:
+        """Snapshots of the whole history (see features/transforms.py)."""
+        from features import transforms as ft  # noqa: PLC0415
+
+        merchant = ft.merchant_features(txns, labels, tenant, taxonomy)
+        account = ft.account_merchant_features(txns, labels, tenant, taxonomy)
+        return cls(
+            tenant,
+            taxonomy,
+            merchant.sort_values(ft.TIMESTAMP, kind="stable").reset_index(drop=True),
+            account.sort_values(ft.TIMESTAMP, kind="stable").reset_index(drop=True),
+        )
+
+    def __call__(self, txns: pd.DataFrame) -> pd.DataFrame:
+        """FEATURE_COLUMNS of each row: its keys' newest snapshot at or before its timestamp."""
+        from features import transforms as ft  # noqa: PLC0415
+
+        rows = txns.reset_index(drop=True)
+        left = pd.DataFrame(
+            {
+                ft.MERCHANT_KEY: ft.merchant_keys(rows, self.tenant, self.taxonomy),
+                ft.ACCOUNT_MERCHANT_KEY: ft.account_merchant_keys(rows, self.tenant, self.taxonomy),
+                ft.TIMESTAMP: pd.to_datetime(rows["event_timestamp"], utc=True).astype(
+                    "datetime64[ns, UTC]"
+                ),
+            }
+        )
+        left["_row"] = np.arange(len(left))
+        left = left.sort_values(ft.TIMESTAMP, kind="stable")
+        for key, snapshots, columns in (
+            (ft.MERCHANT_KEY, self.merchant, ft.MERCHANT_COLUMNS),
+            (ft.ACCOUNT_MERCHANT_KEY, self.account_merchant, ft.ACCOUNT_MERCHANT_COLUMNS),
+        ):
+            right = snapshots[[key, ft.TIMESTAMP, *columns]]
+            left = pd.merge_asof(left, right, on=ft.TIMESTAMP, by=key, direction="backward")
+        joined = left.sort_values("_row").reset_index(drop=True)
+        features: pd.DataFrame = ft.with_defaults(joined)[ft.FEATURE_COLUMNS]
+        return features
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The model (None: rules only) and rule-set version a run decides with."""
+
+    model_name: str | None
+    model_version: str | None
+    rules_version: int
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a chunk is decided with: the champion, the enabled rules and the features."""
+
+    model: ServingModel | None
+    rules: CompiledRules | None
+    rules_version: int
+    features: FeatureSource
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    taxonomy: Taxonomy | None = None
+
+    @property
+    def versions(self) -> Versions:
+        """The versions runs record."""
+        if self.model is None:
+            return Versions(None, None, self.rules_version)
+        return Versions(self.model.name, self.model.version, self.rules_version)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A backfill run as stored."""
+
+    id: str
+    scope: Scope
+    status: str
+    cursor: str | None
+    scanned: int
+    changed: int
+    model_name: str | None
+    model_version: str | None
+    rules_version: int | None
+    resumed: bool = False
+    superseded: str | None = None  # the unfinished run this one replaced
+
+
+@dataclass(frozen=True)
+class ChunkDecisions:
+    """The decisions of one chunk (DECISION_COLUMNS) and the seconds each phase took."""
+
+    bounds: ChunkBounds
+    frame: pd.DataFrame
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What committing one chunk did; `skipped` when it had been committed before."""
+
+    bounds: ChunkBounds
+    scanned: int
+    changed: int
+    skipped: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each committed chunk."""
+
+    run_id: str
+    chunk: int
+    chunks: int
+    scanned: int  # of the run so far
+    changed: int
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """A finished run and where its time went (seconds per phase, summed over chunks)."""
+
+    run: RunInfo
+    chunks: int
+    timings: dict[str, float]
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+# --- run bookkeeping -------------------------------------------------------------------------
+
+
+def _info(row: BackfillRun, *, resumed: bool = False, superseded: str | None = None) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        scope=Scope(row.tenant_id, row.taxonomy, row.date_from, row.date_until),
+        status=row.status,
+        cursor=row.cursor,
+        scanned=row.scanned,
+        changed=row.changed,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        rules_version=row.rules_version,
+        resumed=resumed,
+        superseded=superseded,
+    )
+
+
+def get_run(session: Session, tenant: str, run_id: str) -> RunInfo:
+    """A run of the tenant.
+
+    Raises:
+        BackfillError: no such run for this tenant.
+    """
+    row = session.get(BackfillRun, run_id)
+    if row is None or row.tenant_id != tenant:
+        raise BackfillError(f"no backfill run {run_id!r} for tenant {tenant!r}")
+    return _info(row)
+
+
+def _versions(row: BackfillRun) -> Versions:
+    return Versions(row.model_name, row.model_version, row.rules_version or 0)
+
+
+def _same_scope(row: BackfillRun, scope: Scope) -> bool:
+    return (row.taxonomy, row.date_from, row.date_until) == (
+        scope.taxonomy,
+        scope.date_from,
+        scope.date_until,
+    )
+
+
+def open_run(
+    session: Session,
+    scope: Scope,
+    versions: Versions,
+    *,
+    resume: str | None = None,
+    fresh: bool = False,
+) -> RunInfo:
+    """The run to work on: `resume`, else the newest unfinished run of the scope, else a new one.
+
+    An unfinished run whose champion version or rule-set version differs from `versions` is
+    marked superseded and a new run starts (its decisions would not be the newest). `fresh`
+    always starts a new run (older unfinished runs of the scope are superseded). Commits.
+
+    Raises:
+        BackfillError: `resume` names no run of the tenant, or one of another scope.
+    """
+    candidate: BackfillRun | None = None
+    if resume is not None:
+        candidate = session.get(BackfillRun, resume)
+        if candidate is None or candidate.tenant_id != scope.tenant:
+            raise BackfillError(f"no backfill run {resume!r} for tenant {scope.tenant!r}")
+        if not _same_scope(candidate, scope):
+            raise BackfillError(
+                f"run {resume!r} covers taxonomy {candidate.taxonomy!r}, dates "
+                f"{candidate.date_from}..{candidate.date_until}: not this scope"
+            )
+        if candidate.status == RunStatus.DONE:
+            return _info(candidate, resumed=True)
+    elif not fresh:
+        unfinished = session.scalars(
+            select(BackfillRun)
+            .where(BackfillRun.tenant_id == scope.tenant, BackfillRun.status.in_(UNFINISHED))
+            .order_by(BackfillRun.started_at.desc(), BackfillRun.id.desc())
+        ).all()
+        candidate = next((r for r in unfinished if _same_scope(r, scope)), None)
+    superseded: str | None = None
+    if candidate is not None and candidate.status in UNFINISHED:
+        same = _versions(candidate) == versions
+        if same and not fresh:
+            candidate.status = RunStatus.RUNNING
+            candidate.error = None
+            info = _info(candidate, resumed=True)
+            session.commit()
+            return info
+        candidate.status = RunStatus.SUPERSEDED
+        candidate.finished_at = utcnow()
+        superseded = candidate.id
+    if fresh:
+        for row in session.scalars(
+            select(BackfillRun).where(
+                BackfillRun.tenant_id == scope.tenant, BackfillRun.status.in_(UNFINISHED)
+            )
+        ):
+            if _same_scope(row, scope):
+                row.status = RunStatus.SUPERSEDED
+                row.finished_at = utcnow()
+    row = BackfillRun(
+        id=new_id(),
+        tenant_id=scope.tenant,
+        taxonomy=scope.taxonomy,
+        date_from=scope.date_from,
+        date_until=scope.date_until,
+        status=RunStatus.RUNNING,
+        model_name=versions.model_name,
+        model_version=versions.model_version,
+        rules_version=versions.rules_version,
+        scanned=0,
+        changed=0,
+        started_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    info = _info(row, superseded=superseded)
+    session.commit()
+    return info
+
+
+def finish_run(session: Session, run_id: str) -> RunInfo:
+    """Mark a run done. Commits."""
+    row = session.get(BackfillRun, run_id)
+    if row is None:
+        raise BackfillError(f"no backfill run {run_id!r}")
+    row.status = RunStatus.DONE
+    row.finished_at = utcnow()
+    info = _info(row)
+    session.commit()
+    return info
+
+
+def fail_run(session: Session, run_id: str, error: str) -> None:
+    """Mark a run failed (resumable) with the error. Commits."""
+    row = session.get(BackfillRun, run_id)
+    if row is not None and row.status == RunStatus.RUNNING:
+        row.status = RunStatus.FAILED
+        row.error = error[:4000]
+        session.commit()
+
+
+# --- planning and reading --------------------------------------------------------------------
+
+
+def _in_scope(stmt: _Select, scope: Scope, *, id_range: bool = False) -> _Select:
+    """`stmt` limited to the scope's transactions.
+
+    With `id_range` the scope's own conditions are written so no index can serve them: the
+    chunk's id range must be the access path. Otherwise the planner (SQLite without statistics
+    at least) walks the tenant's whole index for every chunk, which is quadratic in the history.
+    """
+    tenant = Transaction.tenant_id.concat("") if id_range else Transaction.tenant_id
+    linked = func.coalesce(Transaction.linked_to_id, "") if id_range else Transaction.linked_to_id
+    stmt = stmt.where(tenant == scope.tenant)
+    stmt = stmt.where(linked == "") if id_range else stmt.where(linked.is_(None))
+    if scope.date_from is not None:
+        stmt = stmt.where(Transaction.txn_date >= scope.date_from)
+    if scope.date_until is not None:
+        stmt = stmt.where(Transaction.txn_date <= scope.date_until)
+    return stmt
+
+
+def plan_chunks(
+    session: Session, scope: Scope, after: str | None, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> list[ChunkBounds]:
+    """Id ranges of at most `chunk_size` transactions in scope, after the cursor `after`."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    stmt = _in_scope(select(Transaction.id), scope)
+    if after is not None:
+        stmt = stmt.where(Transaction.id > after)
+    ids = session.scalars(stmt.order_by(Transaction.id)).all()
+    bounds: list[ChunkBounds] = []
+    previous = after
+    for index, start in enumerate(range(0, len(ids), chunk_size)):
+        part = ids[start : start + chunk_size]
+        bounds.append(ChunkBounds(index, previous, part[-1], len(part)))
+        previous = part[-1]
+    return bounds
+
+
+_CHUNK_COLUMNS = (
+    "transaction_id",
+    "account_id",
+    "account_name",
+    "txn_date",
+    "description",
+    "memo",
+    "merchant_name",
+    "merchant_id",
+    "amount_minor",
+    "currency",
+    "direction",
+    "mcc",
+    "mcc_description",
+    "account_tail",
+    "fingerprint",
+)
+
+
+def read_chunk(session: Session, scope: Scope, bounds: ChunkBounds) -> pd.DataFrame:
+    """The stored columns of a chunk's transactions, in id order."""
+    stmt = _in_scope(
+        select(
+            Transaction.id,
+            Transaction.account_id,
+            Account.name,
+            Transaction.txn_date,
+            Transaction.description,
+            Transaction.memo,
+            Transaction.merchant_name,
+            Transaction.merchant_id,
+            Transaction.amount_minor,
+            Transaction.currency,
+            Transaction.direction,
+            Transaction.mcc,
+            Transaction.mcc_description,
+            Transaction.account_tail,
+            Transaction.fingerprint,
+        ).join(
+            # Both sides tenant-filtered: an account id never leaks another tenant's name.
+            Account,
+            (Account.id == Transaction.account_id) & (Account.tenant_id == scope.tenant),
+            isouter=True,
+        ),
+        scope,
+        id_range=True,
+    ).where(Transaction.id <= bounds.last)
+    if bounds.after is not None:
+        stmt = stmt.where(Transaction.id > bounds.after)
+    rows = session.execute(stmt.order_by(Transaction.id)).all()
+    return pd.DataFrame(rows, columns=list(_CHUNK_COLUMNS))
+
+
+def txns_frame(rows: pd.DataFrame, tenant: str) -> pd.DataFrame:
+    """The canonical txns frame (spendlens.frames.TXN_COLUMNS) of stored chunk rows."""
+    from spendlens.frames import TXN_COLUMNS  # noqa: PLC0415
+
+    scale = rows["currency"].map(lambda c: 10.0 ** currency_exponent(c))
+    frame = pd.DataFrame(
+        {
+            "transaction_id": rows["transaction_id"],
+            "tenant_id": tenant,
+            "account_id": rows["account_id"],
+            "event_timestamp": pd.to_datetime(rows["txn_date"]).dt.tz_localize("UTC"),
+            "description": rows["description"],
+            "merchant_name": rows["merchant_name"],
+            "merchant_id": rows["merchant_id"],
+            "amount": rows["amount_minor"].astype(float) / scale,
+            "currency": rows["currency"],
+            "direction": rows["direction"],
+            "mcc": rows["mcc"],
+            "mcc_description": rows["mcc_description"],
+        }
+    )
+    return frame[list(TXN_COLUMNS)].reset_index(drop=True)
+
+
+# --- deciding --------------------------------------------------------------------------------
+
+
+def model_best(model: ServingModel, frame: pd.DataFrame) -> tuple[list[str], list[float]]:
+    """The top category and its probability (rounded as the service rounds) per row."""
+    proba = np.asarray(model.model.predict_proba(frame), dtype=float)
+    classes = np.asarray(model.model.classes_, dtype=object)
+    best = np.argmax(proba, axis=1)  # first maximum, like the service's stable sort
+    # Python's round, as the service's: np.round differs from it on some halfway floats.
+    confidence = [round(p, 4) for p in proba[np.arange(len(best)), best].tolist()]
+    return [str(c) for c in classes[best]], confidence
+
+
+def decide_chunk(
+    rows: pd.DataFrame, scope: Scope, resources: Resources, bounds: ChunkBounds
+) -> ChunkDecisions:
+    """The cascade's decision for each stored row (no database access)."""
+    from training.pipeline import model_input  # noqa: PLC0415
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    n = len(rows)
+    winners: list[RuleMatch | None] = [None] * n
+    if resources.rules is not None and n:
+        inputs = [
+            RuleInput(*values)
+            for values in zip(
+                rows["description"],
+                rows["merchant_name"],
+                rows["memo"],
+                rows["amount_minor"],
+                rows["currency"],
+                rows["direction"],
+                rows["txn_date"],
+                rows["mcc"],
+                rows["account_name"],
+                rows["account_tail"],
+                strict=True,
+            )
+        ]
+        winners = [e.winner for e in resources.rules.evaluate_many(inputs)]
+    timings["rules_s"] = time.perf_counter() - started
+
+    best: dict[int, tuple[str, float]] = {}
+    model = resources.model
+    undecided = [i for i, w in enumerate(winners) if w is None]
+    timings["features_s"] = timings["model_s"] = 0.0
+    if model is not None and undecided:
+        started = time.perf_counter()
+        txns = txns_frame(rows.iloc[undecided], scope.tenant)
+        frame = model_input(txns, resources.features(txns))
+        timings["features_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        categories, confidences = model_best(model, frame)
+        best = dict(zip(undecided, zip(categories, confidences, strict=True), strict=True))
+        timings["model_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    policy = resources.policy
+    # route() reads the amount only against a review limit: skip building Decimals otherwise.
+    amounts: Sequence[Decimal]
+    if policy.review_amount_over is not None:
+        amounts = [
+            Decimal(int(m)).scaleb(-currency_exponent(c))
+            for m, c in zip(rows["amount_minor"], rows["currency"], strict=True)
+        ]
+    else:
+        amounts = [_ZERO] * n
+    primary = _primary_of(resources.taxonomy)
+    name = model.name if model else None
+    version = model.version if model else None
+    out: dict[str, list[Any]] = {c: [] for c in COMPARED}
+    out.update(primary_category=[], confidence=[])
+    for i in range(n):
+        decided = cascade(winners[i], best.get(i), amounts[i], policy)
+        by_model = decided.source is Source.MODEL
+        out["category"].append(decided.category)
+        out["route"].append(decided.route.value)
+        out["source"].append(decided.source.value)
+        out["rule_id"].append(decided.rule.rule_id if decided.rule else None)
+        out["model_name"].append(name if by_model else None)
+        out["model_version"].append(version if by_model else None)
+        out["primary_category"].append(primary(decided.category))
+        out["confidence"].append(decided.confidence)
+    frame = pd.DataFrame(
+        {
+            "transaction_id": rows["transaction_id"].to_numpy(),
+            **out,
+            "description": rows["description"].to_numpy(),
+            "fingerprint": rows["fingerprint"].to_numpy(),
+        }
+    )
+    timings["cascade_s"] = time.perf_counter() - started
+    return ChunkDecisions(bounds, frame[list(DECISION_COLUMNS)], timings)
+
+
+def _primary_of(taxonomy: Taxonomy | None) -> Callable[[str | None], str | None]:
+    """The service's primary category of a label (the label itself outside the taxonomy)."""
+    cache: dict[str | None, str | None] = {}
+
+    def primary(category: str | None) -> str | None:
+        if category in cache:
+            return cache[category]
+        value = category or None
+        if category and taxonomy is not None and category in taxonomy:
+            value = taxonomy.primary_of(category)
+        cache[category] = value
+        return value
+
+    return primary
+
+
+def compute_chunk(
+    session: Session, scope: Scope, bounds: ChunkBounds, resources: Resources
+) -> ChunkDecisions:
+    """Read a chunk and decide it (reads only)."""
+    started = time.perf_counter()
+    rows = read_chunk(session, scope, bounds)
+    read_s = time.perf_counter() - started
+    decided = decide_chunk(rows, scope, resources, bounds)
+    decided.timings["read_s"] = read_s
+    return decided
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def commit_chunk(
+    session: Session, run_id: str, decided: ChunkDecisions, *, audit: bool = True
+) -> ChunkResult:
+    """Write the chunk's changed decisions and advance the run's cursor, in one transaction.
+
+    Idempotent: a chunk at or before the run's cursor was committed already and is skipped.
+
+    Raises:
+        BackfillError: the run is unknown, not running, or the chunk does not follow its cursor.
+    """
+    started = time.perf_counter()
+    bounds = decided.bounds
+    run = session.get(BackfillRun, run_id, with_for_update=True)
+    if run is None:
+        raise BackfillError(f"no backfill run {run_id!r}")
+    if run.status != RunStatus.RUNNING:
+        raise BackfillError(f"backfill run {run_id} is {run.status}, not running")
+    if run.cursor is not None and run.cursor >= bounds.last:
+        session.rollback()
+        return ChunkResult(bounds, 0, 0, True, time.perf_counter() - started)
+    if run.cursor != bounds.after:
+        raise BackfillError(
+            f"chunk {bounds.index} starts after {bounds.after!r} but run {run_id} is at "
+            f"{run.cursor!r}: chunks must be committed in order"
+        )
+    frame = decided.frame
+    stored = _stored(session, run.tenant_id, run.taxonomy, bounds)
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    # One urandom call for the chunk's decision ids: uuid4 per row costs more than the insert.
+    fresh_ids = os.urandom(16 * len(frame)).hex() if audit else ""
+    for number, row in enumerate(frame.itertuples(index=False)):
+        values = (row.category, row.route, row.source, row.rule_id, row.model_name)
+        key = (*values, row.model_version)
+        previous = stored.get(row.transaction_id)
+        if previous is not None and previous == key:
+            continue
+        decision_id = fresh_ids[32 * number : 32 * number + 32] if audit else None
+        record = {
+            "transaction_id": row.transaction_id,
+            "taxonomy": run.taxonomy,
+            "tenant_id": run.tenant_id,
+            "category": row.category,
+            "primary_category": row.primary_category,
+            "confidence": float(row.confidence),
+            "route": row.route,
+            "source": row.source,
+            "rule_id": row.rule_id,
+            "model_name": row.model_name,
+            "model_version": row.model_version,
+            "decision_id": decision_id,
+            "run_id": run_id,
+            "updated_at": now,
+        }
+        (inserts if previous is None else updates).append(record)
+        if audit:
+            audits.append(
+                {
+                    "id": decision_id,
+                    "tenant_id": run.tenant_id,
+                    "created_at": now,
+                    "fingerprint": row.fingerprint,
+                    "description": row.description,
+                    "category": row.category,
+                    "primary_category": row.primary_category,
+                    "confidence": float(row.confidence),
+                    "route": row.route,
+                    "source": row.source,
+                    "rule_id": row.rule_id,
+                    "model_name": row.model_name,
+                    "model_version": row.model_version,
+                    "features": {
+                        "backfill_run": run_id,
+                        "taxonomy": run.taxonomy,
+                        "previous_category": previous[0] if previous else None,
+                    },
+                    "transaction_id": row.transaction_id,
+                }
+            )
+    # Core executemany: the ORM bulk path splits rows into many small batches by None-ness.
+    categories = Base.metadata.tables[TransactionCategory.__tablename__]
+    if inserts:
+        session.execute(insert(categories), inserts)
+    if updates:
+        by_key = (categories.c.transaction_id == bindparam("key_id")) & (
+            categories.c.taxonomy == bindparam("key_taxonomy")
+        )
+        rows = [
+            {"key_id": u["transaction_id"], "key_taxonomy": u["taxonomy"], **u} for u in updates
+        ]
+        session.execute(update(categories).where(by_key), rows)
+    if audits:
+        session.execute(insert(Base.metadata.tables[Decision.__tablename__]), audits)
+    changed = len(inserts) + len(updates)
+    run.cursor = bounds.last
+    run.scanned += len(frame)
+    run.changed += changed
+    session.commit()
+    return ChunkResult(bounds, len(frame), changed, False, time.perf_counter() - started)
+
+
+def _stored(
+    session: Session, tenant: str, taxonomy: str, bounds: ChunkBounds
+) -> dict[str, tuple[Any, ...]]:
+    """The stored decision (COMPARED values) of each transaction of the chunk's id range."""
+    tc = TransactionCategory
+    stmt = select(
+        tc.transaction_id,
+        tc.category,
+        tc.route,
+        tc.source,
+        tc.rule_id,
+        tc.model_name,
+        tc.model_version,
+    ).where(
+        # Not indexable on purpose: the primary key's id range is the access path (see _in_scope).
+        tc.tenant_id.concat("") == tenant,
+        tc.taxonomy == taxonomy,
+        tc.transaction_id <= bounds.last,
+    )
+    if bounds.after is not None:
+        stmt = stmt.where(tc.transaction_id > bounds.after)
+    return {row[0]: tuple(row[1:]) for row in session.execute(stmt)}
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def tenant_policy(settings: Settings, tenant: str) -> RoutingPolicy:
+    """The tenant's routing policy, as the service builds it (settings `route_*` + overrides)."""
+    from serving.loading import default_policy  # noqa: PLC0415
+    from serving.routing import policy_of  # noqa: PLC0415
+
+    return policy_of(default_policy(settings), settings.routing_overrides, tenant)
+
+
+def current_versions(
+    settings: Settings, session: Session, tenant: str, taxonomy: str = "default"
+) -> Versions:
+    """The tenant's champion version (None without one) and rule-set version right now."""
+    from rules.store import rules_version  # noqa: PLC0415
+    from training.registry import CHAMPION, alias_version, model_name  # noqa: PLC0415
+
+    name = model_name(settings, tenant, taxonomy)
+    version = alias_version(settings, name, CHAMPION)
+    return Versions(name if version else None, version, rules_version(session, tenant))
+
+
+def load_resources(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    tenant: str,
+    taxonomy: str = "default",
+    *,
+    pinned: Versions | None = None,
+) -> Resources:
+    """The real champion, enabled rules, point-in-time features and routing policy.
+
+    Without a champion in the registry, rules decide alone (logged), like the service.
+
+    Args:
+        pinned: a run's versions: load exactly that model version (or none), and fail when the
+            rules have changed since.
+
+    Raises:
+        BackfillError: the rules are no longer at the pinned version.
+    """
+    from rules.store import list_rules, rules_version  # noqa: PLC0415
+    from spendlens.frames import load_frames  # noqa: PLC0415
+    from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
+    from training.registry import CHAMPION, RegistryError, load_model, model_name  # noqa: PLC0415
+
+    name = model_name(settings, tenant, taxonomy)
+    ref: str | None = f"{name}@{CHAMPION}"
+    if pinned is not None:
+        ref = f"{pinned.model_name}/{pinned.model_version}" if pinned.model_version else None
+    model: ServingModel | None = None
+    if ref is not None:
+        try:
+            loaded = load_model(settings, ref)
+            model = ServingModel(model=loaded.model, name=loaded.name, version=loaded.version)
+        except RegistryError:
+            if pinned is not None:
+                raise
+            logger.warning("no model %s; the backfill uses rules only", ref, exc_info=True)
+    with sessions() as session:
+        enabled = list_rules(session, tenant, enabled_only=True)
+        version = rules_version(session, tenant)
+        frames = load_frames(session, tenant, taxonomy)
+    if pinned is not None and version != pinned.rules_version:
+        raise BackfillError(
+            f"the rules of tenant {tenant!r} changed during the run (version "
+            f"{pinned.rules_version} -> {version}); run the backfill again to start a new run"
+        )
+    features = PointInTimeFeatures.build(frames.txns, frames.labels, tenant, taxonomy)
+    return Resources(
+        model=model,
+        rules=CompiledRules.compile(enabled) if enabled else None,
+        rules_version=version,
+        features=features,
+        policy=tenant_policy(settings, tenant),
+        taxonomy=load_default_taxonomy() if taxonomy == "default" else None,
+    )
+
+
+def run_backfill(
+    sessions: sessionmaker[Session],
+    scope: Scope,
+    resources: Resources,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    resume: str | None = None,
+    fresh: bool = False,
+    audit: bool = True,
+    progress: ProgressFn | None = None,
+) -> BackfillResult:
+    """Re-categorize the scope chunk by chunk in this process (resuming an unfinished run).
+
+    A failure marks the run failed (resumable) and is raised again.
+    """
+    with sessions() as session:
+        run = open_run(session, scope, resources.versions, resume=resume, fresh=fresh)
+    timings: dict[str, float] = {}
+    if run.status == RunStatus.DONE:
+        return BackfillResult(run, 0, timings)
+    try:
+        with sessions() as session:
+            started = time.perf_counter()
+            plan = plan_chunks(session, scope, run.cursor, chunk_size)
+            timings["plan_s"] = time.perf_counter() - started
+        scanned, changed = run.scanned, run.changed
+        for bounds in plan:
+            with sessions() as session:
+                decided = compute_chunk(session, scope, bounds, resources)
+                result = commit_chunk(session, run.id, decided, audit=audit)
+            for phase, seconds in decided.timings.items():
+                timings[phase] = timings.get(phase, 0.0) + seconds
+            timings["commit_s"] = timings.get("commit_s", 0.0) + result.seconds
+            scanned += result.scanned
+            changed += result.changed
+            if progress is not None:
+                progress(Progress(run.id, bounds.index, len(plan), scanned, changed, bounds.last))
+    except Exception as exc:
+        with sessions() as session:
+            fail_run(session, run.id, f"{type(exc).__name__}: {exc}")
+        raise
+    with sessions() as session:
+        finished = finish_run(session, run.id)
+    finished = replace(finished, resumed=run.resumed, superseded=run.superseded)
+    return BackfillResult(finished, len(plan), timings)

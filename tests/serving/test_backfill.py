@@ -1,0 +1,500 @@
+"""Backfill: chunked, idempotent, resumable re-categorization of stored transactions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from features.transforms import FEATURE_COLUMNS, with_defaults
+from rules.engine import CompiledRules
+from rules.models import Rule, TextCondition
+from serving.backfill import (
+    BackfillError,
+    PointInTimeFeatures,
+    Progress,
+    Resources,
+    RunStatus,
+    Scope,
+    commit_chunk,
+    compute_chunk,
+    get_run,
+    plan_chunks,
+    run_backfill,
+)
+from serving.routing import RoutingPolicy
+from serving.runtime import Categorizer, ServingModel
+from serving.schemas import CategorizeRequest
+from spendlens.frames import load_frames
+from spendlens.ingest.types import Direction, RawTransaction, Source
+from spendlens.normalize.transaction import Normalizer
+from spendlens.storage.models import (
+    BackfillRun,
+    Decision,
+    IngestionBatch,
+    Label,
+    Transaction,
+    TransactionCategory,
+)
+from spendlens.storage.models import Taxonomy as TaxonomyRow
+from spendlens.storage.repository import ensure_account, ensure_tenant
+from spendlens.taxonomy import Category, Taxonomy
+
+TENANT, OTHER = "acme", "globex"
+ACCOUNT = "checking"
+CLASSES = ["Food.Coffee", "Food.Groceries", "Travel.Taxi", "Shopping.Online"]
+TAXONOMY = Taxonomy(
+    "test",
+    1,
+    (
+        Category("Food", None),
+        Category("Travel", None),
+        Category("Shopping", None),
+        Category("Food.Coffee", "Food"),
+        Category("Food.Groceries", "Food"),
+        Category("Travel.Taxi", "Travel"),
+        Category("Shopping.Online", "Shopping"),
+    ),
+)
+# (description, amount in cents, day of March 2026): a rule hit, model auto / suggest / review.
+ROWS = [
+    ("STARBUCKS STORE 1234", 450, 1),
+    ("UBER TRIP HELP.UBER.COM", 1890, 2),
+    ("FARMERS MARKET SEATTLE", 3200, 3),
+    ("ACME WIDGETS LTD", 9900, 4),
+    ("STARBUCKS STORE 99", 520, 5),
+    ("CORNER MARKET", 1200, 6),
+    ("UBER TRIP", 25000, 7),
+]
+
+
+class FakeModel:
+    """Probabilities keyed by a word of the description."""
+
+    classes_ = np.array(CLASSES, dtype=object)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        self.calls += 1
+        assert list(frame.columns[-len(FEATURE_COLUMNS) :]) == FEATURE_COLUMNS
+        rows = []
+        for text in frame["description"]:
+            if "UBER" in text.upper():
+                rows.append([0.02, 0.03, 0.93, 0.02])
+            elif "MARKET" in text.upper():
+                rows.append([0.1, 0.7, 0.1, 0.1])
+            else:
+                rows.append([0.3, 0.25, 0.2, 0.25])
+        return np.array(rows)
+
+
+def default_features(txns: pd.DataFrame) -> pd.DataFrame:
+    """What the online categorizer uses when its feature store is unavailable."""
+    features: pd.DataFrame = with_defaults(pd.DataFrame(index=range(len(txns))))
+    return features[FEATURE_COLUMNS]
+
+
+def rule(rule_id: str, word: str, category: str, confidence: float = 0.95) -> Rule:
+    return Rule(
+        id=rule_id,
+        name=f"{word} is {category}",
+        category=category,
+        confidence=confidence,
+        conditions=(TextCondition(field="description", op="contains", value=word),),
+    )
+
+
+COFFEE = rule("r-coffee", "starbucks", "Food.Coffee")
+GROCERIES = rule("r-market", "market", "Food.Groceries")
+
+
+def resources(
+    *,
+    rules: Sequence[Rule] = (COFFEE,),
+    rules_version: int = 1,
+    model: Any = None,
+    version: str = "7",
+    with_model: bool = True,
+    features: Any = default_features,
+    policy: RoutingPolicy | None = None,
+) -> Resources:
+    serving = None
+    if with_model:
+        serving = ServingModel(model or FakeModel(), "spendlens-acme-default", version)
+    return Resources(
+        model=serving,
+        rules=CompiledRules.compile(rules) if rules else None,
+        rules_version=rules_version,
+        features=features,
+        policy=policy or RoutingPolicy(),
+        taxonomy=TAXONOMY,
+    )
+
+
+def raw(description: str, cents: int, day: int) -> RawTransaction:
+    return RawTransaction(
+        line_no=1,
+        source=Source.JSON,
+        txn_date=dt.date(2026, 3, day),
+        description=description,
+        amount_minor=cents,
+        currency="USD",
+        direction=Direction.DEBIT,
+        account_ref=ACCOUNT,
+    )
+
+
+def store(
+    sessions: sessionmaker[Session],
+    rows: Sequence[tuple[str, int, int]] = ROWS,
+    tenant: str = TENANT,
+    *,
+    repeat: int = 1,
+) -> list[str]:
+    """Normalize and store rows as ingestion would; returns their ids."""
+    normalizer = Normalizer()
+    ids = []
+    with sessions.begin() as session:
+        ensure_tenant(session, tenant)
+        account = ensure_account(session, tenant, ACCOUNT, "1234")
+        batch = IngestionBatch(tenant_id=tenant, source="json", filename="test.json")
+        session.add(batch)
+        session.flush()
+        for _ in range(repeat):
+            for description, cents, day in rows:
+                norm = normalizer(raw(description, cents, day))
+                txn = Transaction(
+                    id=uuid.uuid4().hex,
+                    tenant_id=tenant,
+                    account_id=account.id,
+                    batch_id=batch.id,
+                    source="json",
+                    txn_date=norm.txn_date,
+                    posted_date=norm.posted_date,
+                    description=norm.description,
+                    memo=norm.memo,
+                    merchant_name=norm.merchant.name,
+                    merchant_id=norm.merchant.merchant_id,
+                    amount_minor=norm.amount_minor,
+                    currency=norm.currency,
+                    direction=norm.direction.value,
+                    mcc=norm.mcc,
+                    mcc_description=norm.mcc_description,
+                    account_tail=norm.account_tail,
+                    fingerprint=uuid.uuid4().hex + uuid.uuid4().hex,
+                )
+                session.add(txn)
+                ids.append(txn.id)
+    return ids
+
+
+def categories(sessions: sessionmaker[Session], tenant: str = TENANT) -> dict[str, Any]:
+    with sessions() as session:
+        rows = session.scalars(
+            select(TransactionCategory).where(TransactionCategory.tenant_id == tenant)
+        ).all()
+        session.expunge_all()
+    return {r.transaction_id: r for r in rows}
+
+
+def audits(sessions: sessionmaker[Session], run_id: str) -> list[Decision]:
+    with sessions() as session:
+        rows = [
+            d
+            for d in session.scalars(select(Decision)).all()
+            if d.features.get("backfill_run") == run_id
+        ]
+        session.expunge_all()
+    return rows
+
+
+def test_every_transaction_in_scope_is_categorized_once_and_labels_are_untouched(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = store(sessions, repeat=3)
+    with sessions.begin() as session:
+        taxonomy = TaxonomyRow(tenant_id=TENANT, name="default", version=1, content_hash="x")
+        session.add(taxonomy)
+        session.flush()
+        session.add(
+            Label(
+                tenant_id=TENANT,
+                transaction_id=ids[3],
+                taxonomy_id=taxonomy.id,
+                category="X",
+                source="user",
+            )
+        )
+    seen: list[Progress] = []
+
+    result = run_backfill(sessions, Scope(TENANT), resources(), chunk_size=4, progress=seen.append)
+
+    stored = categories(sessions)
+    assert sorted(stored) == sorted(ids)
+    assert result.run.status == RunStatus.DONE
+    assert (result.run.scanned, result.run.changed, result.chunks) == (21, 21, 6)
+    assert [p.chunk for p in seen] == list(range(6))
+    assert seen[-1].scanned == 21
+    assert {r.run_id for r in stored.values()} == {result.run.id}
+    coffee = [r for r in stored.values() if r.rule_id == "r-coffee"]
+    assert len(coffee) == 6
+    assert {(r.category, r.primary_category, r.source, r.route) for r in coffee} == {
+        ("Food.Coffee", "Food", "rule", "auto")
+    }
+    assert {r.model_version for r in stored.values() if r.source == "model"} == {"7"}
+    logged = audits(sessions, result.run.id)
+    assert sorted(d.transaction_id for d in logged if d.transaction_id) == sorted(ids)
+    assert {r.decision_id for r in stored.values()} == {d.id for d in logged}
+    with sessions() as session:
+        assert session.scalars(select(Label.category)).all() == ["X"]
+
+
+def test_a_rerun_with_nothing_changed_writes_nothing(sessions: sessionmaker[Session]) -> None:
+    store(sessions)
+    first = run_backfill(sessions, Scope(TENANT), resources(), chunk_size=3)
+    before = {k: (r.run_id, r.decision_id) for k, r in categories(sessions).items()}
+
+    again = run_backfill(sessions, Scope(TENANT), resources(), chunk_size=3)
+
+    assert again.run.id != first.run.id
+    assert (again.run.scanned, again.run.changed) == (len(ROWS), 0)
+    assert {k: (r.run_id, r.decision_id) for k, r in categories(sessions).items()} == before
+    assert audits(sessions, again.run.id) == []
+
+
+def test_after_a_rule_change_only_the_affected_rows_change(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = store(sessions)
+    run_backfill(sessions, Scope(TENANT), resources())
+    markets = {i for i, (d, _, _) in zip(ids, ROWS, strict=True) if "MARKET" in d}
+
+    changed = run_backfill(
+        sessions, Scope(TENANT), resources(rules=(COFFEE, GROCERIES), rules_version=2)
+    )
+
+    assert changed.run.changed == len(markets) == 2
+    stored = categories(sessions)
+    assert {k for k, r in stored.items() if r.run_id == changed.run.id} == markets
+    assert {stored[k].rule_id for k in markets} == {"r-market"}
+    logged = audits(sessions, changed.run.id)
+    assert {d.transaction_id for d in logged} == markets
+    assert {d.features["previous_category"] for d in logged} == {"Food.Groceries"}
+
+
+def test_a_new_model_version_rewrites_the_rows_it_decides(
+    sessions: sessionmaker[Session],
+) -> None:
+    store(sessions)
+    run_backfill(sessions, Scope(TENANT), resources())
+
+    newer = run_backfill(sessions, Scope(TENANT), resources(version="8"))
+
+    stored = categories(sessions)
+    by_model = {k for k, r in stored.items() if r.source == "model"}
+    assert newer.run.changed == len(by_model) == 5
+    assert {stored[k].model_version for k in by_model} == {"8"}
+
+
+class CrashError(RuntimeError):
+    pass
+
+
+def crash_after(chunk: int) -> Any:
+    def progress(p: Progress) -> None:
+        if p.chunk == chunk:
+            raise CrashError(f"killed after chunk {chunk}")
+
+    return progress
+
+
+def test_a_crashed_run_resumes_after_its_last_committed_chunk(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = store(sessions, repeat=3)
+    with pytest.raises(CrashError):
+        run_backfill(sessions, Scope(TENANT), resources(), chunk_size=5, progress=crash_after(1))
+    with sessions() as session:
+        crashed = session.scalars(select(BackfillRun)).one()
+        assert (crashed.status, crashed.scanned) == ("failed", 10)
+        assert "killed after chunk 1" in (crashed.error or "")
+    assert len(categories(sessions)) == 10
+
+    model = FakeModel()
+    resumed = run_backfill(sessions, Scope(TENANT), resources(model=model), chunk_size=5)
+
+    assert resumed.run.id == crashed.id
+    assert resumed.run.resumed
+    assert (resumed.run.status, resumed.run.scanned, resumed.run.changed) == ("done", 21, 21)
+    assert resumed.chunks == 3  # only the 11 rows after the cursor: 5 + 5 + 1
+    with sessions() as session:
+        per_txn = session.execute(
+            select(TransactionCategory.transaction_id, func.count()).group_by(
+                TransactionCategory.transaction_id
+            )
+        ).all()
+    assert sorted(t for t, _ in per_txn) == sorted(ids)
+    assert {n for _, n in per_txn} == {1}
+    assert len(audits(sessions, crashed.id)) == 21
+
+
+def test_a_resume_after_the_rules_changed_starts_over_with_the_newest_decision(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = store(sessions, repeat=2)
+    with pytest.raises(CrashError):
+        run_backfill(sessions, Scope(TENANT), resources(), chunk_size=4, progress=crash_after(0))
+
+    newest = run_backfill(
+        sessions, Scope(TENANT), resources(rules=(COFFEE, GROCERIES), rules_version=2)
+    )
+
+    assert newest.run.superseded is not None
+    with sessions() as session:
+        old = session.get(BackfillRun, newest.run.superseded)
+        assert old is not None
+        assert old.status == "superseded"
+    stored = categories(sessions)
+    assert sorted(stored) == sorted(ids)
+    markets = [r for r in stored.values() if "MARKET" in (audit_description(sessions, r))]
+    assert {r.rule_id for r in markets} == {"r-market"}
+
+
+def audit_description(sessions: sessionmaker[Session], row: TransactionCategory) -> str:
+    with sessions() as session:
+        txn = session.get(Transaction, row.transaction_id)
+        assert txn is not None
+        return txn.description
+
+
+def test_a_chunk_committed_twice_is_skipped_and_out_of_order_chunks_are_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    store(sessions)
+    scope = Scope(TENANT)
+    res = resources()
+    from serving.backfill import open_run  # noqa: PLC0415
+
+    with sessions() as session:
+        run = open_run(session, scope, res.versions)
+        first, second, third = plan_chunks(session, scope, None, 3)
+    with sessions() as session:
+        assert not commit_chunk(session, run.id, compute_chunk(session, scope, first, res)).skipped
+    with sessions() as session:
+        assert commit_chunk(session, run.id, compute_chunk(session, scope, first, res)).skipped
+    with sessions() as session, pytest.raises(BackfillError, match="in order"):
+        commit_chunk(session, run.id, compute_chunk(session, scope, third, res))
+    with sessions() as session:
+        assert get_run(session, TENANT, run.id).scanned == 3
+    assert second.after == first.last
+
+
+def test_a_date_range_scopes_the_run(sessions: sessionmaker[Session]) -> None:
+    ids = store(sessions)
+    scope = Scope(TENANT, date_from=dt.date(2026, 3, 2), date_until=dt.date(2026, 3, 4))
+
+    result = run_backfill(sessions, scope, resources())
+
+    inside = {i for i, (_, _, day) in zip(ids, ROWS, strict=True) if 2 <= day <= 4}
+    assert set(categories(sessions)) == inside
+    assert result.run.scanned == 3
+    with pytest.raises(ValueError, match="after"):
+        Scope(TENANT, date_from=dt.date(2026, 3, 4), date_until=dt.date(2026, 3, 2))
+
+
+def test_a_tenant_backfill_never_touches_another_tenant(
+    sessions: sessionmaker[Session],
+) -> None:
+    mine = store(sessions)
+    store(sessions, tenant=OTHER)
+
+    result = run_backfill(sessions, Scope(TENANT), resources(), chunk_size=2)
+
+    assert set(categories(sessions)) == set(mine)
+    assert categories(sessions, OTHER) == {}
+    assert result.run.scanned == len(ROWS)
+    with sessions() as session, pytest.raises(BackfillError, match="no backfill run"):
+        get_run(session, OTHER, result.run.id)
+
+
+@pytest.mark.parametrize("with_model", [True, False], ids=["model", "rules-only"])
+def test_the_cascade_decides_stored_rows_as_the_online_categorizer_does(
+    sessions: sessionmaker[Session], with_model: bool
+) -> None:
+    ids = store(sessions)
+    policy = RoutingPolicy(review_amount_over=Decimal("200"))
+    model = FakeModel()
+    res = resources(model=model, with_model=with_model, policy=policy)
+    run_backfill(sessions, Scope(TENANT), res)
+    online = Categorizer(
+        tenant=TENANT,
+        normalizer=Normalizer(),
+        model=res.model,
+        rules=res.rules,
+        features=None,  # defaults, as `default_features` gives the backfill
+        taxonomy=TAXONOMY,
+        policy=policy,
+    )
+    requests = [
+        CategorizeRequest(
+            description=d,
+            amount=Decimal(-cents) / 100,
+            date=dt.date(2026, 3, day),
+            account=ACCOUNT,
+        )
+        for d, cents, day in ROWS
+    ]
+
+    answers = online.categorize(requests)
+
+    stored = categories(sessions)
+    got = [
+        (
+            stored[i].category,
+            stored[i].primary_category,
+            stored[i].confidence,
+            stored[i].route,
+            stored[i].source,
+            stored[i].rule_id,
+            stored[i].model_version,
+        )
+        for i in ids
+    ]
+    want = [
+        (
+            a.category,
+            a.primary_category,
+            a.confidence,
+            a.route.value,
+            a.source.value,
+            a.rule_id,
+            a.model_version,
+        )
+        for a in answers
+    ]
+    assert got == want
+    sources = {w[4] for w in want}
+    assert sources == ({"rule", "model"} if with_model else {"rule", "fallback"})
+    assert "review" in {w[3] for w in want}  # the 250.00 Uber trip is over the limit
+
+
+def test_point_in_time_features_only_see_earlier_days(sessions: sessionmaker[Session]) -> None:
+    store(sessions, [("STARBUCKS", 400, d) for d in (1, 2, 2, 3)])
+    with sessions() as session:
+        frames = load_frames(session, TENANT, "default")
+    features = PointInTimeFeatures.build(frames.txns, frames.labels, TENANT, "default")
+
+    got = features(frames.txns.sort_values("event_timestamp"))
+
+    assert got["m_txn_count"].tolist() == [0, 1, 1, 3]
+    assert list(got.columns) == FEATURE_COLUMNS
