@@ -19,6 +19,9 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 .PHONY: up down status servers install bootstrap test lint typecheck unit bench clean
 
 up: install bootstrap servers ## install, state, migrate, demo data, train + promote, start servers
+	@# A first monitoring run, so the dashboard has a run to show before the hourly schedule.
+	@PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/prefect deployment run monitor/hourly \
+		>/dev/null && echo "first monitoring run started (Prefect dashboard -> Runs)"
 	@echo
 	@echo "spendlens is ready. State: $(SPENDLENS_STATE_DIR)"
 	@echo "  API (BentoML)      http://127.0.0.1:3000   (POST /categorize, /categorize_batch, /feedback; docs at /)"

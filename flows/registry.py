@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import Flow
+from prefect.deployments.runner import EntrypointType
 
 from flows.loop import monitor_flow, retrain_flow
 from flows.training import FLOWS as TRAINING_FLOWS
@@ -70,6 +71,9 @@ def build_deployments(settings: Settings, tenant: str, taxonomy: str) -> list[An
                 parameters=parameters,
                 description=f"{flow.description or spec.flow} Schedule: {spec.schedule}.",
                 tags=["spendlens", tenant],
+                # By module path: a file path would put flows/ on sys.path, where
+                # flows/training.py would shadow the `training` package.
+                entrypoint_type=EntrypointType.MODULE_PATH,
             )
         )
     return deployments

@@ -1,7 +1,8 @@
 """When to retrain: a pure function of a monitoring summary, the champion and new feedback.
 
 Retrain when ANY of:
-* data drift: the share of drifted data columns is above `drift_share_threshold`;
+* data drift: the share of drifted data columns is above `drift_share_threshold`, measured on
+  at least `min_decisions` decisions (a quiet hour's handful says nothing about drift);
 * accuracy: accuracy from feedback on MODEL decisions (at least `min_feedback` of them) is more
   than `accuracy_drop_points` percentage points below the champion's evaluated accuracy;
 * feedback volume: at least `new_feedback_retrain` corrections arrived since the champion was
@@ -24,6 +25,7 @@ class TriggerPolicy:
     accuracy_drop_points: float = 5.0
     min_feedback: int = 30
     new_feedback_retrain: int = 500
+    min_decisions: int = 100
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TriggerPolicy:
@@ -33,6 +35,7 @@ class TriggerPolicy:
             accuracy_drop_points=settings.monitor_accuracy_drop_points,
             min_feedback=settings.monitor_min_feedback,
             new_feedback_retrain=settings.monitor_new_feedback_retrain,
+            min_decisions=settings.monitor_min_decisions,
         )
 
 
@@ -69,6 +72,11 @@ def decide(
     share = summary.drift_share
     if share is None:
         quiet.append("no drift measured (see the run status)")
+    elif summary.counts.decisions < policy.min_decisions:
+        quiet.append(
+            f"data drift share {share:.2f} on {summary.counts.decisions} decisions "
+            f"(< {policy.min_decisions}): too few to judge drift"
+        )
     elif share > policy.drift_share_threshold:
         drifted = ", ".join(c.column for c in summary.data_drift if c.drifted)
         fired.append(

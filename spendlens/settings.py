@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     monitor_accuracy_drop_points: float = Field(default=5.0, ge=0)
     # Fewer model decisions with feedback than this say nothing about accuracy.
     monitor_min_feedback: int = Field(default=30, ge=1)
+    # Fewer decisions in the window than this say nothing about drift.
+    monitor_min_decisions: int = Field(default=100, ge=1)
     # Retrain when this many corrections arrived since the champion was trained.
     monitor_new_feedback_retrain: int = Field(default=500, ge=1)
     # Rows of the training snapshot logged with each trained model as the drift reference.

@@ -33,3 +33,10 @@ def test_schedules_and_default_parameters_come_from_settings(tmp_path: Path) -> 
     assert deployments["backfill"].schedules == []
     assert deployments["retrain"].parameters == {"tenant": "acme", "taxonomy": "mine"}
     assert all(d.parameters["tenant"] == "acme" for d in deployments.values())
+
+
+def test_deployments_load_flows_by_module_path(tmp_path: Path) -> None:
+    # A file path would put flows/ on sys.path, where flows/training.py shadows `training`.
+    deployments = build_deployments(Settings(state_dir=tmp_path), "acme", "default")
+    assert {d.entrypoint for d in deployments} >= {"flows.loop.monitor_flow"}
+    assert all(d.entrypoint.startswith("flows.") and ":" not in d.entrypoint for d in deployments)

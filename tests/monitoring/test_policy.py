@@ -62,6 +62,14 @@ def test_drift_share_above_threshold_retrains_and_names_drifted_columns() -> Non
     assert decision.reason == "data drift share 0.67 is above 0.50 (drifted: amount, currency)"
 
 
+def test_drift_on_too_few_decisions_does_not_retrain_and_says_so() -> None:
+    few = replace(summary(drift_share=1.0), counts=MonitorCounts(decisions=3, reference_rows=100))
+    decision = decide(few, 0.92, 10, POLICY)
+
+    assert not decision.retrain
+    assert any("too few to judge drift" in reason for reason in decision.reasons)
+
+
 def test_drift_share_equal_to_threshold_does_not_retrain() -> None:
     assert not decide(summary(drift_share=0.5), 0.92, 10, POLICY).retrain
 
