@@ -23,14 +23,17 @@ import pandas as pd
 from sqlalchemy import Connection, create_engine, make_url, text
 
 from features.transforms import (
+    ACCOUNT_MERCHANT_COLUMNS,
     ACCOUNT_MERCHANT_KEY,
     ACCOUNT_MERCHANT_VIEW,
     FEATURE_COLUMNS,
+    MERCHANT_COLUMNS,
     MERCHANT_KEY,
     MERCHANT_VIEW,
     TIMESTAMP,
     account_merchant_features,
     account_merchant_keys,
+    coerce_feature,
     key_prefix,
     merchant_features,
     merchant_keys,
@@ -46,6 +49,9 @@ FEATURE_SERVICE = "categorizer_v1"
 # How long a process trusts its cached copy of the registry (writes refresh it at once).
 REGISTRY_CACHE_TTL_SECONDS = 60
 _KEYS = {MERCHANT_VIEW: MERCHANT_KEY, ACCOUNT_MERCHANT_VIEW: ACCOUNT_MERCHANT_KEY}
+_SERVICE_REFS = [f"{MERCHANT_VIEW}:{name}" for name in MERCHANT_COLUMNS] + [
+    f"{ACCOUNT_MERCHANT_VIEW}:{name}" for name in ACCOUNT_MERCHANT_COLUMNS
+]
 
 
 @dataclass(frozen=True)
@@ -223,24 +229,37 @@ def online_features(
     Returns:
         FEATURE_COLUMNS, one row per input row in input order, defaults for unknown keys.
     """
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    if frame.empty:
-        return with_defaults(pd.DataFrame(index=frame.index))[FEATURE_COLUMNS]
-    tenant = frame["tenant"] if "tenant" in frame.columns else frame["tenant_id"]
-    prefixes = [key_prefix(str(t), str(x)) for t, x in zip(tenant, frame["taxonomy"], strict=True)]
-    prefix = pd.Series(prefixes, index=frame.index)
-    merchant = frame["merchant_id"].astype(str)
-    entities = {
-        MERCHANT_KEY: (prefix + merchant).tolist(),
-        ACCOUNT_MERCHANT_KEY: (prefix + frame["account_id"].astype(str) + "|" + merchant).tolist(),
-    }
+    # Plain dicts and lists end to end: serving asks for one or a few rows per request, where
+    # building frames (rows in, Feast's `to_df()` out) cost far more than the lookup itself.
+    if isinstance(rows, pd.DataFrame):
+        records: list[dict[str, Any]] = rows.to_dict("records")
+        index = rows.index
+    else:
+        records = list(rows)
+        index = pd.RangeIndex(len(records))
+    if not records:
+        return with_defaults(pd.DataFrame(index=index))[FEATURE_COLUMNS]
+    merchant_entities, account_entities = [], []
+    for row in records:
+        tenant = row["tenant"] if "tenant" in row else row["tenant_id"]
+        prefix = key_prefix(str(tenant), str(row["taxonomy"]))
+        merchant = str(row["merchant_id"])
+        merchant_entities.append(prefix + merchant)
+        account_entities.append(f"{prefix}{row['account_id']!s}|{merchant}")
     store = store or open_store(settings)
+    # The `categorizer_v1` service's features by reference (features.definitions builds the
+    # service from the same two views and columns): looking the service up in the registry
+    # cost more than reading the features.
     response = store.get_online_features(
-        features=store.get_feature_service(FEATURE_SERVICE), entity_rows=entities
+        features=_SERVICE_REFS,
+        entity_rows={MERCHANT_KEY: merchant_entities, ACCOUNT_MERCHANT_KEY: account_entities},
     )
-    out = with_defaults(response.to_df())[FEATURE_COLUMNS]
-    out.index = frame.index
-    return out
+    found = response.to_dict()
+    absent = [None] * len(records)
+    return pd.DataFrame(
+        {column: coerce_feature(found.get(column, absent), column) for column in FEATURE_COLUMNS},
+        index=index,
+    )
 
 
 def _utc(values: pd.Series) -> pd.Series:

@@ -71,18 +71,54 @@ def feature_defaults() -> dict[str, int | float | str]:
 
 def with_defaults(frame: pd.DataFrame, columns: Sequence[str] = FEATURE_COLUMNS) -> pd.DataFrame:
     """A copy of `frame` with the feature `columns` present, typed, missing values defaulted."""
-    out = frame.copy()
-    defaults = feature_defaults()
-    for column in columns:
-        default, kind = defaults[column], FEATURE_KINDS[column]
-        values = out[column] if column in out.columns else pd.Series(np.nan, index=out.index)
-        if kind == "int":
-            out[column] = pd.to_numeric(values, errors="coerce").fillna(default).astype("int64")
-        elif kind == "float":
-            out[column] = pd.to_numeric(values, errors="coerce").astype("float64").fillna(default)
-        else:
-            out[column] = values.astype(object).where(values.notna(), default).astype(str)
-    return out
+    missing = [None] * len(frame)
+    coerced: dict[str, np.ndarray] = {
+        column: coerce_feature(frame[column] if column in frame.columns else missing, column)
+        for column in columns
+    }
+    # One frame built at once: a column assignment per feature cost more than the coercion
+    # itself on the one-row frames of serving. Existing columns keep their place.
+    data = {c: coerced.pop(c) if c in coerced else frame[c].array for c in frame.columns}
+    return pd.DataFrame({**data, **coerced}, index=frame.index)
+
+
+def coerce_feature(values: pd.Series | Sequence[object], column: str) -> np.ndarray:
+    """A feature column's values typed as its kind, missing or unreadable values defaulted.
+
+    Args:
+        values: the raw values (a Series, or a list as Feast returns them).
+        column: a FEATURE_COLUMNS name.
+
+    Returns:
+        int64 / float64 array, or an object array of str for "str" features.
+    """
+    default, kind = feature_defaults()[column], FEATURE_KINDS[column]
+    if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
+        return _coerce_series(values, kind, default)  # extension dtypes (Int64, string...)
+    raw = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if kind == "str":
+        text = raw.astype(object)  # a copy
+        text[pd.isna(text)] = default
+        if all(type(value) is str for value in text):
+            return text
+        return np.asarray(pd.Series(text, dtype=object).astype(str).to_numpy())
+    number = np.asarray(pd.to_numeric(raw, errors="coerce"))
+    if kind == "int":
+        if number.dtype.kind in "iub":
+            return number.astype(np.int64)
+        return np.where(np.isnan(number), default, number).astype(np.int64)
+    number = number.astype(np.float64)
+    return np.where(np.isnan(number), default, number)
+
+
+def _coerce_series(values: pd.Series, kind: FeatureKind, default: object) -> np.ndarray:
+    if kind == "int":
+        series = pd.to_numeric(values, errors="coerce").fillna(default).astype("int64")
+    elif kind == "float":
+        series = pd.to_numeric(values, errors="coerce").astype("float64").fillna(default)
+    else:
+        series = values.astype(object).where(values.notna(), default).astype(str)
+    return np.asarray(series.to_numpy())
 
 
 def key_prefix(tenant: str, taxonomy: str) -> str:

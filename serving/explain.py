@@ -52,14 +52,32 @@ def word_weights(
         row: the one-row model input the decision was made on (with `description`).
         class_index: the chosen class's column in `predict_proba`.
     """
-    description = str(row["description"].iloc[0])
-    words = words_of(description)
+    words, variants = occlusions(row, 0)
     if not words:
         return []
-    variants = pd.concat([row] * (len(words) + 1), ignore_index=True)
-    variants["description"] = [description, *(without(description, w) for w in words)]
-    proba = np.asarray(model.predict_proba(variants), dtype=float)[:, class_index]
-    drops = proba[0] - proba[1:]
+    scored = pd.concat([row, variants], ignore_index=True)
+    proba = np.asarray(model.predict_proba(scored), dtype=float)[:, class_index]
+    return ranked_drops(words, proba[0], proba[1:], top=top)
+
+
+def occlusions(frame: pd.DataFrame, row: int) -> tuple[list[str], pd.DataFrame]:
+    """The words of row `row`'s description and one copy of the row without each of them.
+
+    Callers score the copies together with the rows they decide on (one `predict_proba`
+    call for both: most of its cost is per call, not per row).
+    """
+    description = str(frame["description"].iloc[row])
+    words = words_of(description)
+    variants = frame.iloc[[row] * len(words)].reset_index(drop=True)
+    variants["description"] = [without(description, w) for w in words]
+    return words, variants
+
+
+def ranked_drops(
+    words: list[str], base: float, occluded: np.ndarray, *, top: int = TOP_WORDS
+) -> list[tuple[str, float]]:
+    """The `top` words by probability drop (`base` minus each word's occluded probability)."""
+    drops = base - occluded
     ranked = sorted(zip(words, drops, strict=True), key=lambda pair: -pair[1])
     return [(word, round(float(drop), 4)) for word, drop in ranked[:top] if drop > 0]
 

@@ -22,7 +22,7 @@ from rules.engine import CompiledRules, Evaluation
 from rules.inputs import rule_input_of_normalized
 from serving.cascade import cascade
 from serving.decisions import DecisionInputs
-from serving.explain import merchant_evidence, word_weights
+from serving.explain import merchant_evidence, occlusions, ranked_drops
 from serving.routing import RoutingPolicy, Source
 from serving.schemas import (
     TOP_K,
@@ -229,7 +229,12 @@ class Categorizer:
         frame = self.model_input(requests, normalized)
         used = frame.drop(columns=["description"], errors="ignore")
         values: list[dict[str, Any]] = json.loads(used.to_json(orient="records", date_format="iso"))
-        proba = np.asarray(self.model.model.predict_proba(frame), dtype=float)
+        explain = len(requests) <= EXPLAIN_MAX_ROWS
+        # The occluded copies of explained rows are scored in the same call as the rows.
+        occluded = [occlusions(frame, i) for i in range(len(requests))] if explain else []
+        scored = pd.concat([frame, *(v for _, v in occluded)], ignore_index=True)
+        scores = np.asarray(self.model.model.predict_proba(scored), dtype=float)
+        proba = scores[: len(requests)]
         classes = np.asarray(self.model.model.classes_, dtype=object)
         k = min(TOP_K, len(classes))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -241,10 +246,13 @@ class Categorizer:
             for i in range(len(requests))
         ]
         words: list[list[WordWeight]] = [[] for _ in requests]
-        if len(requests) <= EXPLAIN_MAX_ROWS:
-            for i in range(len(requests)):
-                weights = word_weights(self.model.model, frame.iloc[[i]], int(order[i, 0]))
-                words[i] = [WordWeight(word=w, weight=v) for w, v in weights]
+        start = len(requests)
+        for i, (row_words, _) in enumerate(occluded):
+            best = int(order[i, 0])
+            stop = start + len(row_words)
+            weights = ranked_drops(row_words, proba[i, best], scores[start:stop, best])
+            words[i] = [WordWeight(word=w, weight=v) for w, v in weights]
+            start = stop
         return alternatives, values, words
 
     def model_input(

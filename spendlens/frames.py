@@ -7,6 +7,7 @@ is one purchase); `labels` has one row per label event with the time the label b
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -243,13 +244,20 @@ def frame_of(records: Sequence[dict[str, object]]) -> pd.DataFrame:
     """A txns frame from dicts with the canonical keys (missing optional keys become None)."""
     if not records:
         return empty_txns()
-    frame = pd.DataFrame.from_records(records)
+    # Column lists built directly (one frame construction, no column assignments): serving
+    # builds a frame per request. A key some records lack reads as NaN there, as in
+    # `DataFrame.from_records`; a key no record has is a column of None.
+    present = {key for record in records for key in record}
+    columns: dict[str, object] = {}
     for column in TXN_COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+        if column not in present:
+            columns[column] = [None] * len(records)
+        else:
+            columns[column] = [record.get(column, math.nan) for record in records]
+    columns["event_timestamp"] = pd.to_datetime(columns["event_timestamp"], utc=True)
+    frame = pd.DataFrame(columns)
     frame["amount"] = frame["amount"].astype(float)
-    return frame[list(TXN_COLUMNS)]
+    return frame
 
 
 def record_of(

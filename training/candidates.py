@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -118,50 +118,73 @@ def model_input(X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803 - sklearn naming
     """
     import pandas as pd  # noqa: PLC0415
 
-    frame = pd.DataFrame(X).reset_index(drop=True).copy()
+    source = pd.DataFrame(X)
+    # Columns are coerced as arrays and the frame is built once at the end: assigning ~30
+    # columns one by one dominated the cost of scoring one row. Existing columns keep their
+    # place; added ones follow in the order below.
+    columns: dict[str, Any] = {name: source[name].array for name in source.columns}
+    rows = len(source)
     for column, default in {**INPUT_DEFAULTS, **FEATURE_DEFAULTS}.items():
-        if column not in frame.columns:
-            frame[column] = default
+        if column not in columns:
+            columns[column] = np.full(rows, default, dtype=object if default is None else None)
     for column in ("description", "merchant_name", "currency", "direction", *CATEGORY_FEATURES):
-        frame[column] = frame[column].fillna("").astype(str)
+        columns[column] = _strings(columns[column])
     for column in ("mcc", "mcc_description"):
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0).abs()
+        values = np.asarray(columns[column], dtype=object).copy()
+        values[pd.isna(values)] = None
+        columns[column] = values
+    amount = np.asarray(pd.to_numeric(np.asarray(columns["amount"]), errors="coerce"))
+    if amount.dtype.kind == "f":
+        amount = np.where(np.isnan(amount), 0.0, amount)
+    columns["amount"] = np.abs(amount)
     for column, default in FEATURE_DEFAULTS.items():
         if column not in CATEGORY_FEATURES:
-            value = pd.to_numeric(frame[column], errors="coerce")
-            frame[column] = value if isinstance(default, float) else value.fillna(default)
-    frame[_TEXT] = prior_text(frame)
-    numeric = _numeric_columns(frame)
-    for name, values in numeric.items():
-        frame[name] = values
-    return frame
+            value = np.asarray(pd.to_numeric(np.asarray(columns[column]), errors="coerce"))
+            if not isinstance(default, float) and value.dtype.kind == "f":
+                value = np.where(np.isnan(value), default, value)
+            columns[column] = value
+    text_columns = ("description", "merchant_name", "mcc_description")
+    columns[_TEXT] = prior_text(pd.DataFrame({name: columns[name] for name in text_columns}))
+    columns.update(_numeric_columns(columns))
+    return pd.DataFrame(columns)
 
 
-def _numeric_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def _strings(values: Any) -> np.ndarray:
+    """Values as str, missing ones as "" (as `fillna("").astype(str)` does)."""
+    import pandas as pd  # noqa: PLC0415
+
+    array = np.asarray(values, dtype=object)
+    if all(type(value) is str for value in array):
+        return array.copy()
+    return np.asarray(pd.Series(array, dtype=object).fillna("").astype(str).to_numpy(dtype=object))
+
+
+def _numeric_columns(frame: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Derived numeric columns: scaled to about [0, 1] so linear models need no scaler."""
     import pandas as pd  # noqa: PLC0415
 
-    amount = frame["amount"].to_numpy(dtype=np.float64)
-    median = frame["m_amount_median"].to_numpy(dtype=np.float64)
-    timestamps = pd.to_datetime(frame["event_timestamp"], utc=True, errors="coerce")
-    weekday = timestamps.dt.dayofweek.to_numpy(dtype=np.float64)
-    mcc = pd.to_numeric(frame["mcc"], errors="coerce").to_numpy(dtype=np.float64)
+    amount = np.asarray(frame["amount"], dtype=np.float64)
+    median = np.asarray(frame["m_amount_median"], dtype=np.float64)
+    timestamps = pd.DatetimeIndex(
+        pd.to_datetime(frame["event_timestamp"], utc=True, errors="coerce")
+    )
+    weekday = np.asarray(timestamps.dayofweek, dtype=np.float64)
+    mcc = np.asarray(pd.to_numeric(np.asarray(frame["mcc"]), errors="coerce"), dtype=np.float64)
 
     def log_count(column: str) -> np.ndarray:
-        values = frame[column].to_numpy(dtype=np.float64)
+        values = np.asarray(frame[column], dtype=np.float64)
         return np.asarray(np.log1p(np.clip(values, 0, None)) / 5.0)
 
     log_median = np.log1p(np.clip(np.nan_to_num(median, nan=0.0), 0, None))
     return {
         "log_amount": np.log1p(amount) / 10.0,
-        "credit": (frame["direction"].to_numpy(dtype=object) == "credit").astype(np.float64),
+        "credit": (np.asarray(frame["direction"], dtype=object) == "credit").astype(np.float64),
         "weekend": np.nan_to_num(weekday >= 5).astype(np.float64),
         "has_mcc": (~np.isnan(mcc)).astype(np.float64),
         "log_m_txn_count": log_count("m_txn_count"),
         "log_m_amount_median": log_median / 10.0,
         "m_amount_spread_clipped": np.clip(
-            np.nan_to_num(frame["m_amount_spread"].to_numpy(dtype=np.float64), nan=0.0), 0, 5
+            np.nan_to_num(np.asarray(frame["m_amount_spread"], dtype=np.float64), nan=0.0), 0, 5
         )
         / 5.0,
         "amount_vs_median": np.where(
@@ -175,14 +198,14 @@ def _numeric_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "log_am_confirmed_count": log_count("am_confirmed_count"),
         "log_am_last_category_count": log_count("am_last_category_count"),
         "day_of_week": weekday,
-        "day_of_month": timestamps.dt.day.to_numpy(dtype=np.float64),
+        "day_of_month": np.asarray(timestamps.day, dtype=np.float64),
         "mcc_code": mcc,
         "mcc_group": np.floor(mcc / 100.0),
     }
 
 
-def _share(frame: pd.DataFrame, column: str) -> np.ndarray:
-    values = frame[column].to_numpy(dtype=np.float64)
+def _share(frame: Mapping[str, Any], column: str) -> np.ndarray:
+    values = np.asarray(frame[column], dtype=np.float64)
     return np.asarray(np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0))
 
 

@@ -62,6 +62,9 @@ def prior_text(frame: pd.DataFrame) -> np.ndarray:
 def _column(frame: pd.DataFrame, name: str) -> Any:
     if name not in frame.columns:
         return np.full(len(frame), "", dtype=object)
+    values = frame[name].to_numpy(dtype=object)
+    if all(type(value) is str for value in values):  # the usual case: no pandas round trip
+        return values
     return frame[name].fillna("").astype(str).to_numpy(dtype=object)
 
 
@@ -81,11 +84,29 @@ class LinearOvR:
         """Per-class logistic scores normalized to sum to one (as sklearn's OvR log loss does)."""
         if len(self.classes) == 1:
             return np.ones((features.shape[0], 1))
-        weights = self.coef.astype(np.float32)
-        scores = np.asarray(features @ weights.T, dtype=np.float64) + self.intercept
+        scores = np.asarray(features @ self._weights(), dtype=np.float64) + self.intercept
         odds = 1.0 / (1.0 + np.exp(-np.clip(scores, -30.0, 30.0)))
         total = odds.sum(axis=1, keepdims=True)
         return np.asarray(odds / np.where(total > 0, total, 1.0))
+
+    def _weights(self) -> np.ndarray:
+        """`coef` as a C-ordered float32 (n_features, n_classes) array, converted once.
+
+        Converting the float16 weights on every call cost more than the product itself, and a
+        transposed view would be copied by scipy's sparse-dense product each time. Created
+        lazily (not in `__init__`) so that priors pickled before it existed load unchanged.
+        """
+        weights: np.ndarray | None = self.__dict__.get("_weights_f32")
+        if weights is None:
+            weights = np.ascontiguousarray(self.coef.astype(np.float32).T)
+            object.__setattr__(self, "_weights_f32", weights)  # frozen: a cache, not state
+        return weights
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the float32 copy of the weights (it is rebuilt on first use)."""
+        state = dict(self.__dict__)
+        state.pop("_weights_f32", None)
+        return state
 
 
 def fit_linear(
