@@ -18,13 +18,17 @@ route, source, rule id, model name or model version (a confidence-only change of
 is not a change). Each written row gets the run id and a decision-log audit record (a
 `decisions` row with the transaction id, `features.backfill_run` and the previous category),
 whose id is the row's `decision_id`. Human labels live in `labels` and are never touched.
+Rows without a stored decision get a plain INSERT, the others an UPDATE; on SQLite the rows go
+to the driver's executemany as tuples (see `_executemany`). Audit ids are random per chunk
+and increasing within it, so the decision log's primary key grows at one place per chunk.
 
 Resumability: each chunk commits its writes together with the run's `cursor` (the chunk's last
 transaction id) and counters, so a crashed run rerun with `resume=run_id` (or by default the
 newest unfinished run of the same tenant, taxonomy and dates) continues after the last committed
 chunk. A chunk committed twice is skipped, so retries are harmless. A resumed run whose champion
 or rule set changed since it started is marked `superseded` and a fresh run starts instead, so
-every transaction ends with the newest decision.
+every transaction ends with the newest decision. In `run_backfill` the next chunk is decided
+while the previous one commits (one committer thread; commits stay in order).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -41,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, String, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.engine import CompiledRules, RuleInput, RuleMatch
@@ -164,9 +169,7 @@ class PointInTimeFeatures:
             {
                 ft.MERCHANT_KEY: ft.merchant_keys(rows, self.tenant, self.taxonomy),
                 ft.ACCOUNT_MERCHANT_KEY: ft.account_merchant_keys(rows, self.tenant, self.taxonomy),
-                ft.TIMESTAMP: pd.to_datetime(rows["event_timestamp"], utc=True).astype(
-                    "datetime64[ns, UTC]"
-                ),
+                ft.TIMESTAMP: _utc_ns(rows["event_timestamp"]),
             }
         )
         left["_row"] = np.arange(len(left))
@@ -180,6 +183,74 @@ class PointInTimeFeatures:
         joined = left.sort_values("_row").reset_index(drop=True)
         features: pd.DataFrame = ft.with_defaults(joined)[ft.FEATURE_COLUMNS]
         return features
+
+
+# The columns of a transaction the point-in-time features read (features/transforms.py).
+HISTORY_COLUMNS = (
+    "transaction_id",
+    "account_id",
+    "merchant_id",
+    "event_timestamp",
+    "amount",
+    "direction",
+)
+
+
+def load_history(session: Session, tenant: str, taxonomy: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tenant's canonical transactions (feature columns only) and labels in `taxonomy`.
+
+    The same rows, in the same order, as `spendlens.frames.load_frames`, but only what the
+    features need, fetched as plain tuples and converted column-wise: the whole history is
+    loaded once per run and per-row objects dominated its cost.
+
+    Returns:
+        (txns with HISTORY_COLUMNS, labels with frames.LABEL_COLUMNS)
+    """
+    from spendlens.frames import empty_labels, empty_txns, label_events  # noqa: PLC0415
+
+    t = Transaction
+    stmt = (
+        select(
+            t.id,
+            t.account_id,
+            t.merchant_id,
+            # The stored text as is: parsed below for all rows at once, not a date per row.
+            type_coerce(t.txn_date, String),
+            t.amount_minor,
+            t.currency,
+            t.direction,
+        )
+        .where(t.tenant_id == tenant, t.linked_to_id.is_(None))
+        .order_by(t.txn_date, t.id)
+    )
+    rows = session.connection().execute(stmt).all()
+    if not rows:
+        return empty_txns(), empty_labels()
+    names = ("transaction_id", "account_id", "merchant_id", "txn_date", "minor", "currency")
+    columns = dict(zip((*names, "direction"), zip(*rows, strict=True), strict=True))
+    currency = pd.Series(columns["currency"], dtype=object)
+    scale = currency.map({c: 10.0 ** currency_exponent(c) for c in set(columns["currency"])})
+    txns = pd.DataFrame(
+        {
+            "transaction_id": pd.Series(columns["transaction_id"], dtype=object),
+            "account_id": pd.Series(columns["account_id"], dtype=object),
+            "merchant_id": pd.Series(columns["merchant_id"], dtype=object),
+            "event_timestamp": pd.to_datetime(
+                pd.Series(columns["txn_date"], dtype=object).astype(str), format="ISO8601"
+            ).dt.tz_localize("UTC"),
+            "amount": np.asarray(columns["minor"], dtype="float64") / scale.to_numpy(dtype=float),
+            "direction": pd.Series(columns["direction"], dtype=object),
+        }
+    )
+    labels = label_events(session, tenant, taxonomy, txns)
+    return txns, labels
+
+
+def _utc_ns(values: pd.Series) -> pd.Series:
+    """Timestamps as datetime64[ns, UTC]; already tz-aware ones without a per-value pass."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
 
 
 @dataclass(frozen=True)
@@ -443,7 +514,7 @@ def plan_chunks(
     stmt = _in_scope(select(Transaction.id), scope)
     if after is not None:
         stmt = stmt.where(Transaction.id > after)
-    ids = session.scalars(stmt.order_by(Transaction.id)).all()
+    ids = session.connection().execute(stmt.order_by(Transaction.id)).scalars().all()
     bounds: list[ChunkBounds] = []
     previous = after
     for index, start in enumerate(range(0, len(ids), chunk_size)):
@@ -502,7 +573,8 @@ def read_chunk(session: Session, scope: Scope, bounds: ChunkBounds) -> pd.DataFr
     ).where(Transaction.id <= bounds.last)
     if bounds.after is not None:
         stmt = stmt.where(Transaction.id > bounds.after)
-    rows = session.execute(stmt.order_by(Transaction.id)).all()
+    # Core, not ORM, execution: plain rows without the ORM's per-row result handling.
+    rows = session.connection().execute(stmt.order_by(Transaction.id)).all()
     return pd.DataFrame(rows, columns=list(_CHUNK_COLUMNS))
 
 
@@ -516,7 +588,13 @@ def txns_frame(rows: pd.DataFrame, tenant: str) -> pd.DataFrame:
             "transaction_id": rows["transaction_id"],
             "tenant_id": tenant,
             "account_id": rows["account_id"],
-            "event_timestamp": pd.to_datetime(rows["txn_date"]).dt.tz_localize("UTC"),
+            # datetime64[D] converts the date objects in C; to_datetime inspects each one.
+            "event_timestamp": pd.Series(
+                np.asarray(rows["txn_date"].tolist(), dtype="datetime64[D]").astype(
+                    "datetime64[ns]"
+                ),
+                index=rows.index,
+            ).dt.tz_localize("UTC"),
             "description": rows["description"],
             "merchant_name": rows["merchant_name"],
             "merchant_id": rows["merchant_id"],
@@ -683,81 +761,151 @@ def commit_chunk(
             f"{run.cursor!r}: chunks must be committed in order"
         )
     frame = decided.frame
+    n = len(frame)
+    # Column lists, not per-row objects: the writes below are column-wise too.
+    values = {c: frame[c].tolist() for c in DECISION_COLUMNS}
+    values["confidence"] = frame["confidence"].astype(float).tolist()
+    ids = values["transaction_id"]
     stored = _stored(session, run.tenant_id, run.taxonomy, bounds)
+    previous: list[tuple[Any, ...] | None] = [stored.get(t) for t in ids] if stored else [None] * n
+    if stored:
+        keys = zip(*(values[c] for c in COMPARED), strict=True)
+        changed_rows = [i for i, key in enumerate(keys) if key != previous[i]]
+    else:
+        changed_rows = list(range(n))
+    if len(changed_rows) < n:
+        values = {c: [column[i] for i in changed_rows] for c, column in values.items()}
+        previous = [previous[i] for i in changed_rows]
+    _write_changes(session, run, values, previous, audit=audit)
+    changed = len(changed_rows)
+    run.cursor = bounds.last
+    run.scanned += n
+    run.changed += changed
+    session.commit()
+    return ChunkResult(bounds, n, changed, False, time.perf_counter() - started)
+
+
+def _write_changes(
+    session: Session,
+    run: BackfillRun,
+    rows: dict[str, list[Any]],
+    previous: list[tuple[Any, ...] | None],
+    *,
+    audit: bool,
+) -> None:
+    """Write changed decisions (DECISION_COLUMNS lists) and their audit records (no commit).
+
+    Args:
+        previous: each row's stored decision (COMPARED values), None where it has no row yet.
+    """
+    m = len(previous)
     now = utcnow()
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    audits: list[dict[str, Any]] = []
-    # One urandom call for the chunk's decision ids: uuid4 per row costs more than the insert.
-    fresh_ids = os.urandom(16 * len(frame)).hex() if audit else ""
-    for number, row in enumerate(frame.itertuples(index=False)):
-        values = (row.category, row.route, row.source, row.rule_id, row.model_name)
-        key = (*values, row.model_version)
-        previous = stored.get(row.transaction_id)
-        if previous is not None and previous == key:
-            continue
-        decision_id = fresh_ids[32 * number : 32 * number + 32] if audit else None
-        record = {
-            "transaction_id": row.transaction_id,
-            "taxonomy": run.taxonomy,
-            "tenant_id": run.tenant_id,
-            "category": row.category,
-            "primary_category": row.primary_category,
-            "confidence": float(row.confidence),
-            "route": row.route,
-            "source": row.source,
-            "rule_id": row.rule_id,
-            "model_name": row.model_name,
-            "model_version": row.model_version,
-            "decision_id": decision_id,
-            "run_id": run_id,
-            "updated_at": now,
+    # Increasing ids within a chunk (random per chunk): the decisions' primary key index grows
+    # at one place instead of at a random page per row.
+    prefix = os.urandom(10).hex()
+    decision_ids = [f"{prefix}{k:012x}" for k in range(m)] if audit else [None] * m
+
+    def part(new: bool) -> dict[str, list[Any]]:
+        picked = [i for i, before in enumerate(previous) if (before is None) == new]
+        size = len(picked)
+        return {
+            "transaction_id": [rows["transaction_id"][i] for i in picked],
+            "taxonomy": [run.taxonomy] * size,
+            "tenant_id": [run.tenant_id] * size,
+            **{c: [rows[c][i] for i in picked] for c in _WRITTEN},
+            "decision_id": [decision_ids[i] for i in picked],
+            "run_id": [run.id] * size,
+            "updated_at": [now] * size,
         }
-        (inserts if previous is None else updates).append(record)
-        if audit:
-            audits.append(
-                {
-                    "id": decision_id,
-                    "tenant_id": run.tenant_id,
-                    "created_at": now,
-                    "fingerprint": row.fingerprint,
-                    "description": row.description,
-                    "category": row.category,
-                    "primary_category": row.primary_category,
-                    "confidence": float(row.confidence),
-                    "route": row.route,
-                    "source": row.source,
-                    "rule_id": row.rule_id,
-                    "model_name": row.model_name,
-                    "model_version": row.model_version,
-                    "features": {
-                        "backfill_run": run_id,
-                        "taxonomy": run.taxonomy,
-                        "previous_category": previous[0] if previous else None,
-                    },
-                    "transaction_id": row.transaction_id,
-                }
-            )
-    # Core executemany: the ORM bulk path splits rows into many small batches by None-ness.
+
     categories = Base.metadata.tables[TransactionCategory.__tablename__]
-    if inserts:
-        session.execute(insert(categories), inserts)
-    if updates:
+    inserts, updates = part(new=True), part(new=False)
+    if inserts["transaction_id"]:
+        # Known to have no row yet: a plain INSERT, no upsert.
+        _executemany(session, insert(categories), inserts)
+    if updates["transaction_id"]:
+        updates["key_id"] = updates.pop("transaction_id")
+        updates["key_taxonomy"] = updates.pop("taxonomy")
+        del updates["tenant_id"]
         by_key = (categories.c.transaction_id == bindparam("key_id")) & (
             categories.c.taxonomy == bindparam("key_taxonomy")
         )
-        rows = [
-            {"key_id": u["transaction_id"], "key_taxonomy": u["taxonomy"], **u} for u in updates
-        ]
-        session.execute(update(categories).where(by_key), rows)
-    if audits:
-        session.execute(insert(Base.metadata.tables[Decision.__tablename__]), audits)
-    changed = len(inserts) + len(updates)
-    run.cursor = bounds.last
-    run.scanned += len(frame)
-    run.changed += changed
-    session.commit()
-    return ChunkResult(bounds, len(frame), changed, False, time.perf_counter() - started)
+        written = {c: bindparam(c, type_=categories.c[c].type) for c in _UPDATED}
+        _executemany(session, update(categories).where(by_key).values(written), updates)
+    if audit and m:
+        before = [p[0] if p else None for p in previous]
+        # One shared (never mutated) audit dict per previous category.
+        audits = {
+            category: {
+                "backfill_run": run.id,
+                "taxonomy": run.taxonomy,
+                "previous_category": category,
+            }
+            for category in set(before)
+        }
+        _executemany(
+            session,
+            insert(Base.metadata.tables[Decision.__tablename__]),
+            {
+                "id": decision_ids,
+                "tenant_id": [run.tenant_id] * m,
+                "created_at": [now] * m,
+                "fingerprint": rows["fingerprint"],
+                "description": rows["description"],
+                **{c: rows[c] for c in _WRITTEN},
+                "features": [audits[category] for category in before],
+                "transaction_id": rows["transaction_id"],
+            },
+        )
+
+
+# The decision columns a written row takes from the chunk's frame.
+_WRITTEN = (
+    "category",
+    "primary_category",
+    "confidence",
+    "route",
+    "source",
+    "rule_id",
+    "model_name",
+    "model_version",
+)
+_UPDATED = (*_WRITTEN, "decision_id", "run_id", "updated_at")
+
+
+def _executemany(session: Session, stmt: Any, columns: dict[str, list[Any]]) -> None:
+    """Execute `stmt` once per row of `columns` (equal-length lists named like its parameters).
+
+    With a positional driver (SQLite) the rows go to the driver's executemany as plain tuples:
+    SQLAlchemy's per-row parameter handling costs more than the insert itself. Each parameter's
+    type processing (datetime and JSON rendering) is applied column-wise, so the stored values
+    are exactly what SQLAlchemy would have bound. Other drivers get Core's executemany.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    # An INSERT names the given columns only; an UPDATE's SET is its own `values`.
+    keys = list(columns) if stmt.is_insert else None
+    compiled = stmt.compile(dialect=dialect, column_keys=keys)
+    names = list(compiled.positiontup or ()) if compiled.positional else []
+    if not names or set(names) - set(columns):
+        # Named parameters (or a parameter this fast path cannot fill): Core's executemany.
+        rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        session.execute(stmt, rows)
+        return
+    ordered: list[list[Any]] = []
+    for name in names:
+        column = columns[name]
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            # Columns repeat a few objects (the chunk's timestamp, shared audit dicts): render
+            # each object once. Keyed by identity: `column` keeps every object alive meanwhile.
+            rendered: dict[int, Any] = {}
+            column = [
+                rendered[id(v)] if id(v) in rendered else rendered.setdefault(id(v), process(v))
+                for v in column
+            ]
+        ordered.append(column)
+    connection.exec_driver_sql(compiled.string, list(zip(*ordered, strict=True)))
 
 
 def _stored(
@@ -827,7 +975,6 @@ def load_resources(
         BackfillError: the rules are no longer at the pinned version.
     """
     from rules.store import list_rules, rules_version  # noqa: PLC0415
-    from spendlens.frames import load_frames  # noqa: PLC0415
     from spendlens.taxonomy import load_default_taxonomy  # noqa: PLC0415
     from training.registry import CHAMPION, RegistryError, load_model, model_name  # noqa: PLC0415
 
@@ -847,13 +994,13 @@ def load_resources(
     with sessions() as session:
         enabled = list_rules(session, tenant, enabled_only=True)
         version = rules_version(session, tenant)
-        frames = load_frames(session, tenant, taxonomy)
+        txns, labels = load_history(session, tenant, taxonomy)
     if pinned is not None and version != pinned.rules_version:
         raise BackfillError(
             f"the rules of tenant {tenant!r} changed during the run (version "
             f"{pinned.rules_version} -> {version}); run the backfill again to start a new run"
         )
-    features = PointInTimeFeatures.build(frames.txns, frames.labels, tenant, taxonomy)
+    features = PointInTimeFeatures.build(txns, labels, tenant, taxonomy)
     return Resources(
         model=model,
         rules=CompiledRules.compile(enabled) if enabled else None,
@@ -877,6 +1024,11 @@ def run_backfill(
 ) -> BackfillResult:
     """Re-categorize the scope chunk by chunk in this process (resuming an unfinished run).
 
+    Chunk i+1 is read and decided while chunk i commits on one background thread (the commit
+    is mostly database work, which releases the GIL), so the two overlap. Commits stay strictly
+    in order, one at a time, and `progress` is called after each, from this thread. Timings
+    are per phase; `commit_wait_s` is how long deciding waited for a commit.
+
     A failure marks the run failed (resumable) and is raised again.
     """
     with sessions() as session:
@@ -884,23 +1036,47 @@ def run_backfill(
     timings: dict[str, float] = {}
     if run.status == RunStatus.DONE:
         return BackfillResult(run, 0, timings)
+
+    def commit(decided: ChunkDecisions) -> ChunkResult:
+        with sessions() as session:
+            return commit_chunk(session, run.id, decided, audit=audit)
+
+    def add(phase: str, seconds: float) -> None:
+        timings[phase] = timings.get(phase, 0.0) + seconds
+
+    scanned, changed = run.scanned, run.changed
+
+    def committed(pending: Future[ChunkResult], decided: ChunkDecisions) -> None:
+        nonlocal scanned, changed
+        started = time.perf_counter()
+        result = pending.result()
+        add("commit_wait_s", time.perf_counter() - started)
+        for phase, seconds in decided.timings.items():
+            add(phase, seconds)
+        add("commit_s", result.seconds)
+        scanned += result.scanned
+        changed += result.changed
+        if progress is not None:
+            bounds = decided.bounds
+            progress(Progress(run.id, bounds.index, len(plan), scanned, changed, bounds.last))
+
     try:
         with sessions() as session:
             started = time.perf_counter()
             plan = plan_chunks(session, scope, run.cursor, chunk_size)
-            timings["plan_s"] = time.perf_counter() - started
-        scanned, changed = run.scanned, run.changed
-        for bounds in plan:
-            with sessions() as session:
-                decided = compute_chunk(session, scope, bounds, resources)
-                result = commit_chunk(session, run.id, decided, audit=audit)
-            for phase, seconds in decided.timings.items():
-                timings[phase] = timings.get(phase, 0.0) + seconds
-            timings["commit_s"] = timings.get("commit_s", 0.0) + result.seconds
-            scanned += result.scanned
-            changed += result.changed
-            if progress is not None:
-                progress(Progress(run.id, bounds.index, len(plan), scanned, changed, bounds.last))
+            add("plan_s", time.perf_counter() - started)
+        # Leaving the executor waits for a commit in flight, so a failure is recorded (below)
+        # only once no commit can still move the cursor.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-commit") as pool:
+            pending: tuple[Future[ChunkResult], ChunkDecisions] | None = None
+            for bounds in plan:
+                with sessions() as session:
+                    decided = compute_chunk(session, scope, bounds, resources)
+                if pending is not None:
+                    committed(*pending)
+                pending = (pool.submit(commit, decided), decided)
+            if pending is not None:
+                committed(*pending)
     except Exception as exc:
         with sessions() as session:
             fail_run(session, run.id, f"{type(exc).__name__}: {exc}")

@@ -116,10 +116,12 @@ def load_frames(
     scale = txns["currency"].map(lambda c: 10.0 ** currency_exponent(c))
     txns["amount"] = txns.pop("amount_minor").astype(float) / scale
     txns = txns[list(TXN_COLUMNS)]
-    return Frames(txns, _labels(session, tenant_id, taxonomy, txns))
+    return Frames(txns, label_events(session, tenant_id, taxonomy, txns))
 
 
-def _labels(session: Session, tenant_id: str, taxonomy: str, txns: pd.DataFrame) -> pd.DataFrame:
+def label_events(
+    session: Session, tenant_id: str, taxonomy: str, txns: pd.DataFrame
+) -> pd.DataFrame:
     """Label events of the taxonomy (every version of that name) for these transactions."""
     stmt = (
         select(Label.transaction_id, Label.category, Label.source, Label.created_at, Label.id)
