@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from typer.testing import CliRunner
 
-from spendlens.cli import build_app, sessions_for
+from spendlens.cli import build_app, console, sessions_for
 from spendlens.settings import Settings
 from tests.monitoring.factories import TENANT, add_decisions, add_tenant, decision
 
@@ -16,6 +16,8 @@ from tests.monitoring.factories import TENANT, add_decisions, add_tenant, decisi
 def cli_settings(champion_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("SPENDLENS_STATE_DIR", str(champion_settings.state_dir))
     monkeypatch.setenv("COLUMNS", "200")
+    # The CLI's console may have been created (and sized) by an earlier test in this process.
+    monkeypatch.setattr(console, "width", 200)
     return champion_settings
 
 
