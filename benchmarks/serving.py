@@ -18,7 +18,7 @@ its children (shared pages are counted once per process, so it overstates a litt
 Knobs (environment): SPENDLENS_BENCH_QUICK=1 (or `python -m benchmarks.serving --quick`) for a
 short verification run; SPENDLENS_BENCH_SERVING_STATE=DIR to keep and reuse a bootstrapped state
 dir between runs (bootstrap is idempotent: a second run skips training); SPENDLENS_BENCH_PROFILE=1
-(`--profile`) adds an in-process profile of one /categorize request (on by default in full runs).
+(`--profile`) adds an in-process profile of one /categorize request (off by default: slow).
 """
 
 from __future__ import annotations
@@ -518,7 +518,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
             "targets": verdict(ours_phases, ratios, ours_rss),
             "note": "one client process on the same (shared, 2-core) machine; numbers are noisy",
         }
-        if _flag("profile", argv, default=not quick):
+        if _flag("profile", argv):
             try:
                 result["profile"] = profile(state)
             except Exception as exc:  # the measured numbers above must still be printed
