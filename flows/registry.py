@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import Flow
-from prefect.deployments.runner import EntrypointType
+from prefect.types.entrypoint import EntrypointType
 
 from flows.loop import monitor_flow, retrain_flow
 from flows.training import FLOWS as TRAINING_FLOWS
