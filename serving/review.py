@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from serving.decisions import DecisionLog, FeedbackResult, UnknownDecisionError
 from serving.routing import Route
@@ -68,10 +68,23 @@ class Resolution:
 
 
 def _open(tenant: str) -> Any:
+    # A newer decision about the same stored transaction (a backfill, a re-ingest) supersedes
+    # an open one: a reviewer sees each transaction once, as it was last decided.
+    newer = aliased(Decision)
+    superseded = (
+        select(newer.id)
+        .where(
+            newer.tenant_id == Decision.tenant_id,
+            newer.transaction_id == Decision.transaction_id,
+            newer.created_at > Decision.created_at,
+        )
+        .exists()
+    )
     return and_(
         Decision.tenant_id == tenant,
         Decision.route == Route.REVIEW.value,
         Decision.resolved_at.is_(None),
+        ~superseded,
     )
 
 

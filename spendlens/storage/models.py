@@ -290,6 +290,7 @@ class Decision(Base):
     __table_args__ = (
         Index("ix_decisions_tenant_created", "tenant_id", "created_at"),
         Index("ix_decisions_tenant_route_resolved", "tenant_id", "route", "resolved_at"),
+        Index("ix_decisions_tenant_transaction", "tenant_id", "transaction_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

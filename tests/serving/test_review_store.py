@@ -78,6 +78,39 @@ def test_queue_holds_the_unresolved_review_decisions_oldest_first(
     assert other_ids.isdisjoint(i.decision_id for i in queue)
 
 
+def test_a_newer_decision_about_the_same_transaction_supersedes_the_queued_one(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    _load(sessions, settings)
+    [first, *_] = _queue(sessions)
+    with sessions.begin() as session:
+        old = session.get(Decision, first.decision_id)
+        assert old is not None
+        session.add(
+            Decision(
+                id="d" * 32,
+                tenant_id=TENANT,
+                created_at=old.created_at + dt.timedelta(days=1),  # e.g. a backfill
+                fingerprint=old.fingerprint,
+                description=old.description,
+                category=COFFEE,
+                primary_category=None,
+                confidence=0.3,
+                route="review",
+                source="model",
+                features={},
+                transaction_id=old.transaction_id,
+            )
+        )
+
+    queue = _queue(sessions)
+
+    assert first.decision_id not in {i.decision_id for i in queue}
+    assert queue[-1].decision_id == "d" * 32
+    with sessions() as session:
+        assert review.open_count(session, TENANT) == 3
+
+
 def test_accepting_labels_the_transaction_and_leaves_the_queue(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:

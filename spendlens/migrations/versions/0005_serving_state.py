@@ -25,6 +25,9 @@ def upgrade() -> None:
             ["tenant_id", "route", "resolved_at"],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_decisions_tenant_transaction", ["tenant_id", "transaction_id"], unique=False
+        )
     op.create_table(
         "transaction_categories",
         sa.Column("transaction_id", sa.String(length=32), nullable=False),
@@ -110,6 +113,7 @@ def downgrade() -> None:
     op.drop_table("backfill_runs")
     op.drop_table("transaction_categories")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
+        batch_op.drop_index("ix_decisions_tenant_transaction")
         batch_op.drop_index("ix_decisions_tenant_route_resolved")
         batch_op.drop_column("resolved_by")
         batch_op.drop_column("resolved_at")
