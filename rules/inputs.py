@@ -57,35 +57,7 @@ def load_rows(session: Session, tenant: str, *, since: dt.date | None = None) ->
         tenant: the only tenant whose transactions, accounts and labels are read.
         since: when given, only transactions on or after this date.
     """
-    validate_tenant_id(tenant)
-    stmt = (
-        select(Transaction, Account.name)
-        # Both sides are tenant-filtered: an account id never leaks another tenant's name.
-        .join(
-            Account,
-            (Account.id == Transaction.account_id) & (Account.tenant_id == tenant),
-            isouter=True,
-        )
-        .where(Transaction.tenant_id == tenant, Transaction.linked_to_id.is_(None))
-        .order_by(Transaction.txn_date, Transaction.id)
-    )
-    if since is not None:
-        stmt = stmt.where(Transaction.txn_date >= since)
-    found = [(txn, name) for txn, name in session.execute(stmt).all()]
-    labels = labels_for(session, tenant, [txn.id for txn, _ in found])
-    return [
-        TxnRow(
-            id=txn.id,
-            date=txn.txn_date,
-            input=rule_input_of(txn, name),
-            label=labels.get(txn.id),
-            description=txn.description,
-            merchant=txn.merchant_name,
-            amount_minor=txn.amount_minor,
-            currency=txn.currency,
-        )
-        for txn, name in found
-    ]
+    return [row for chunk in iter_row_chunks(session, tenant, since=since) for row in chunk]
 
 
 ROWS_PER_CHUNK = 50_000
@@ -109,6 +81,7 @@ def iter_row_chunks(
     validate_tenant_id(tenant)
     stmt = (
         select(Transaction, Account.name)
+        # Both sides are tenant-filtered: an account id never leaks another tenant's name.
         .join(
             Account,
             (Account.id == Transaction.account_id) & (Account.tenant_id == tenant),
