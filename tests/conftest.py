@@ -104,6 +104,8 @@ def build_once(tmp_path_factory: pytest.TempPathFactory) -> BuildOnce:
     """`build_once(name, build)`: a directory filled by `build` once per test session.
 
     Under xdist every worker has its own base temp dir; their common parent is per session.
+    `build` runs inside the directory (anything MLflow drops in the cwd stays there) with
+    MLflow's telemetry off.
     """
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -116,7 +118,10 @@ def build_once(tmp_path_factory: pytest.TempPathFactory) -> BuildOnce:
             if not (target / ".complete").exists():
                 shutil.rmtree(target, ignore_errors=True)
                 target.mkdir()
-                build(target)
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+                    patch.chdir(target)
+                    build(target)
                 (target / ".complete").touch()
         return target
 

@@ -7,11 +7,8 @@ and each test gets a copy. Evidently is imported once per process by whichever t
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import sqlite3
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -23,9 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from spendlens.settings import Settings
+from tests.conftest import BuildOnce
 from tests.monitoring.factories import CHAMPION_ACCURACY, TAXONOMY, TENANT, labeled_frame
-
-BuildOnce = Callable[[str, Callable[[Path], None]], Path]
 
 
 def tiny_model(labeled: pd.DataFrame) -> Pipeline:
@@ -94,30 +90,6 @@ def offline_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-
-
-@pytest.fixture(scope="session")
-def build_once(tmp_path_factory: pytest.TempPathFactory) -> BuildOnce:
-    """`build_once(name, build)`: a directory filled by `build` once per test session."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-
-    def get(name: str, build: Callable[[Path], None]) -> Path:
-        target = root / name
-        with (root / f"{name}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (target / ".complete").exists():
-                shutil.rmtree(target, ignore_errors=True)
-                target.mkdir()
-                with pytest.MonkeyPatch.context() as patch:
-                    patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-                    patch.chdir(target)
-                    build(target)
-                (target / ".complete").touch()
-        return target
-
-    return get
 
 
 def _copy_state(template: Path, tmp_path: Path) -> Settings:
