@@ -50,6 +50,7 @@ from training.candidates import (
     use_char,
 )
 from training.prior import PriorFeatures, PriorModel, name_crosswalk
+from training.scoring import PriorReuse, column_blocks, linear_proba, raw_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -212,11 +213,13 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         frame = model_input(X)
         if self.booster_ is None:
             return np.ones((len(frame), len(self.classes_)))
-        matrix = self.text_.transform(frame).tocsr()
+        # The prior is both a block of the text model's matrix and an input of the pairs.
+        prior = self.prior_.transform(frame)
+        matrix = column_blocks(self.text_, frame, prior=PriorReuse(self.prior_, prior))
         text_proba = columns_of(
-            self.text_model_.predict_proba(matrix), self.text_model_.classes_, self.classes_
+            linear_proba(self.text_model_, matrix), self.text_model_.classes_, self.classes_
         )
-        rows, classes, features = self._pairs(frame, self.prior_.transform(frame), text_proba)
+        rows, classes, features = self._pairs(frame, prior, text_proba)
         scores = self._scores(features)
         proba = _shortlist_softmax(rows, classes, scores, len(frame), self.temperature_)
         blended = self._blend(_mix(proba, text_proba), text_proba)
@@ -396,7 +399,7 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _scores(self, features: np.ndarray) -> np.ndarray:
         """The booster's log-odds that a pair's class is the row's label."""
-        return np.asarray(self.booster_.predict(features, raw_score=True), dtype=np.float64)
+        return raw_scores(self.booster_, features)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:

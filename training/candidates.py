@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from features.transforms import FEATURE_COLUMNS
 from training.prior import PriorFeatures, PriorModel, prior_text
+from training.scoring import column_blocks, linear_proba
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -504,7 +505,10 @@ class LinearCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
         """Calibrated probabilities, columns in `classes_` order."""
-        return temper(np.asarray(self.pipeline_.predict_proba(X)), self.temperature_)
+        steps = dict(self.pipeline_.steps)
+        # The pipeline's own steps without sklearn's per-call checks (see training.scoring).
+        matrix = column_blocks(steps["features"], model_input(X))
+        return temper(linear_proba(steps["model"], matrix), self.temperature_)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
         """The most probable label of each row."""

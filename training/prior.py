@@ -84,12 +84,18 @@ class LinearOvR:
         """Per-class logistic scores normalized to sum to one (as sklearn's OvR log loss does)."""
         if len(self.classes) == 1:
             return np.ones((features.shape[0], 1))
-        scores = np.asarray(features @ self._weights(), dtype=np.float64) + self.intercept
+        scores = np.asarray(features @ self.weights(), dtype=np.float64) + self.intercept
+        return self.proba_of_scores(scores, features.shape[0])
+
+    def proba_of_scores(self, scores: np.ndarray, rows: int) -> np.ndarray:
+        """`proba` from the linear scores (features @ weights + intercept) of `rows` rows."""
+        if len(self.classes) == 1:
+            return np.ones((rows, 1))
         odds = 1.0 / (1.0 + np.exp(-np.clip(scores, -30.0, 30.0)))
         total = odds.sum(axis=1, keepdims=True)
         return np.asarray(odds / np.where(total > 0, total, 1.0))
 
-    def _weights(self) -> np.ndarray:
+    def weights(self) -> np.ndarray:
         """`coef` as a C-ordered float32 (n_features, n_classes) array, converted once.
 
         Converting the float16 weights on every call cost more than the product itself, and a
@@ -183,6 +189,7 @@ class PriorModel:
         """Pickle without the memo of recent probabilities."""
         state = dict(self.__dict__)
         state.pop("_memo_store", None)
+        state.pop("_children_store", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -212,12 +219,32 @@ class PriorModel:
         d_index = {label: i for i, label in enumerate(self.detailed)}
         for j, label in enumerate(self.primary_model.classes):
             primary[:, p_index[label]] = scores[:, j]
-        for parent, model in self.child_models.items():
+        if not self.child_models:
+            return primary, detailed
+        weights, intercepts, children = self._children()
+        # One product for every child model: a product per parent cost more than its math.
+        logits = np.asarray(features @ weights, dtype=np.float64) + intercepts
+        for parent, model, start, stop in children:
             weight = primary[:, p_index[parent]]
-            child = model.proba(features)
+            child = model.proba_of_scores(logits[:, start:stop], n)
             for j, label in enumerate(model.classes):
                 detailed[:, d_index[label]] = weight * child[:, j]
         return primary, detailed
+
+    def _children(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, LinearOvR, int, int]]]:
+        """Every child model's weights side by side, with each one's column span; built once."""
+        found = self.__dict__.get("_children_store")
+        if found is None:
+            spans: list[tuple[str, LinearOvR, int, int]] = []
+            blocks, intercepts, start = [], [], 0
+            for parent, model in self.child_models.items():
+                blocks.append(model.weights())
+                intercepts.append(np.asarray(model.intercept, dtype=np.float64))
+                spans.append((parent, model, start, start + blocks[-1].shape[1]))
+                start += blocks[-1].shape[1]
+            weights = np.ascontiguousarray(np.hstack(blocks))
+            found = self.__dict__["_children_store"] = (weights, np.concatenate(intercepts), spans)
+        return found
 
 
 def _vectorizers() -> list[Any]:

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.preprocessing import normalize
 
 _TOKEN = re.compile(r"\w\w+")
 _CACHE_LIMIT = 1 << 17  # distinct words (or word pairs) whose ids a vectorizer keeps
@@ -38,7 +37,10 @@ def char_grams_of_word(word: str, low: int = 3, high: int = 5) -> list[str]:
     return grams
 
 
-class FastTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+# auto_wrap_output_keys=None: the output is sparse, which `set_output` cannot turn into a
+# frame anyway, and its wrapper cost more than transforming a few rows. (call-arg: mypy does
+# not see that sklearn's TransformerMixin.__init_subclass__ takes that keyword.)
+class FastTfidf(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # type: ignore[misc,call-arg]
     """TF-IDF of char n-grams within words (`kind="char"`) or of words and word pairs ("word").
 
     Args:
@@ -170,12 +172,24 @@ class FastTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return matrix
 
     def _weigh(self, counts: csr_matrix) -> csr_matrix:
-        weighted = counts.astype(np.float32)
+        """Tf (sublinear if asked) times idf, rows scaled to unit l2 norm (as sklearn's)."""
+        counts.sort_indices()
+        data = counts.data.astype(np.float32)
         if self.sublinear_tf:
-            np.log(weighted.data, out=weighted.data)
-            weighted.data += 1.0
-        weighted = csr_matrix(weighted.multiply(self.idf_.astype(np.float32)))
-        return csr_matrix(normalize(weighted, norm="l2", copy=False))
+            np.log(data, out=data)
+            data += 1.0
+        data *= self._idf32()[counts.indices]
+        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
+        norms[norms == 0.0] = 1.0
+        data /= norms[rows].astype(np.float32)
+        return csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+    def _idf32(self) -> np.ndarray:
+        idf: np.ndarray | None = self.__dict__.get("_idf32_cache")
+        if idf is None or len(idf) != len(self.idf_):
+            idf = self.__dict__["_idf32_cache"] = self.idf_.astype(np.float32)
+        return idf
 
     def _cache(self) -> dict[str, np.ndarray]:
         cache: dict[str, np.ndarray] | None = self.__dict__.get("_ids_cache")
@@ -187,6 +201,7 @@ class FastTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """Pickle without the per-word cache (it is rebuilt on use)."""
         state = dict(super().__getstate__())
         state.pop("_ids_cache", None)
+        state.pop("_idf32_cache", None)
         return state
 
 

@@ -1,0 +1,165 @@
+"""The fast scoring path computes what sklearn computes, on fitted candidates and random inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse import csr_matrix, hstack
+from scipy.sparse import random as sparse_random
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import OneHotEncoder
+
+from training.boosted import BoostedCandidate
+from training.candidates import (
+    MODEL_INPUT_COLUMNS,
+    LinearCandidate,
+    fit_candidate,
+    model_input,
+    temper,
+)
+from training.prior import PriorModel, fit_prior
+from training.scoring import PriorReuse, column_blocks, linear_proba, one_hot, stack_columns
+from training.synthetic import generated_frame
+
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def prior() -> PriorModel:
+    return fit_prior(1_000, 3)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    """Generated rows with merchant features (some confirmed categories) and primary labels."""
+    frame = generated_frame(1_500, seed=SEED)
+    rng = np.random.default_rng(SEED)
+    inputs = frame[list(MODEL_INPUT_COLUMNS)].copy()
+    labels = np.array([c.split("_")[0] for c in frame["label"]], dtype=object)
+    known = rng.random(len(frame)) < 0.5
+    inputs["m_confirmed_top"] = np.where(known, labels, "")
+    inputs["am_last_category"] = np.where(rng.random(len(frame)) < 0.3, labels, "")
+    inputs["m_txn_count"] = rng.integers(0, 50, len(frame))
+    return inputs, labels
+
+
+@pytest.fixture(scope="module")
+def fitted(prior: PriorModel, data: tuple[pd.DataFrame, np.ndarray]) -> dict[str, Any]:
+    inputs, labels = data
+    return {
+        name: fit_candidate(name, inputs, labels, prior=prior, seed=SEED)
+        for name in ("linear", "lightgbm")
+    }
+
+
+def _unseen_rows(inputs: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """Rows the models never saw: new merchants, categories no encoder knows, missing MCCs."""
+    rng = np.random.default_rng(7)
+    out = inputs.sample(rows, random_state=7).reset_index(drop=True)
+    out["description"] = [f"ZQX{rng.integers(1e6)} NEWSHOP {d}" for d in out["description"]]
+    out["m_confirmed_top"] = ["NOT_A_CATEGORY"] * rows
+    out.loc[::2, "mcc"] = None
+    return out
+
+
+def _transformer(candidate: Any) -> Any:
+    """The fitted ColumnTransformer a candidate builds its feature matrix with."""
+    if isinstance(candidate, BoostedCandidate):
+        return candidate.text_
+    return dict(candidate.pipeline_.steps)["features"]
+
+
+@pytest.mark.parametrize("name", ["linear", "lightgbm"])
+@pytest.mark.parametrize("rows", [1, 6, 300])
+def test_feature_matrix_equals_the_column_transformers(
+    fitted: dict[str, Any], data: tuple[pd.DataFrame, np.ndarray], name: str, rows: int
+) -> None:
+    transformer = _transformer(fitted[name])
+    for frame in (data[0].iloc[:rows], _unseen_rows(data[0], rows)):
+        prepared = model_input(frame)
+        expected = transformer.transform(prepared)
+        fast = column_blocks(transformer, prepared)
+        assert fast.shape == expected.shape
+        np.testing.assert_allclose(fast.toarray(), expected.toarray(), atol=1e-6)
+
+
+def test_reused_prior_features_equal_computed_ones(
+    fitted: dict[str, Any], data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    boosted = fitted["lightgbm"]
+    frame = model_input(data[0].iloc[:40])
+    prior = boosted.prior_.transform(frame)
+    reuse = PriorReuse(boosted.prior_, prior)
+    np.testing.assert_allclose(
+        column_blocks(boosted.text_, frame, prior=reuse).toarray(),
+        column_blocks(boosted.text_, frame).toarray(),
+    )
+    # A prior computed by another transformer is never taken for this one's.
+    stranger = PriorReuse(object(), np.zeros_like(prior))
+    np.testing.assert_allclose(
+        column_blocks(boosted.text_, frame, prior=stranger).toarray(),
+        column_blocks(boosted.text_, frame).toarray(),
+    )
+
+
+def test_linear_candidate_probabilities_equal_its_sklearn_pipeline(
+    fitted: dict[str, Any], data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    linear: LinearCandidate = fitted["linear"]
+    frame = pd.concat([data[0].iloc[:50], _unseen_rows(data[0], 20)], ignore_index=True)
+    expected = temper(np.asarray(linear.pipeline_.predict_proba(frame)), linear.temperature_)
+    np.testing.assert_allclose(linear.predict_proba(frame), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_boosted_scores_equal_the_lightgbm_wrapper(
+    fitted: dict[str, Any], data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    boosted: BoostedCandidate = fitted["lightgbm"]
+    features = np.random.default_rng(0).random((25, boosted.booster_.n_features_in_))
+    np.testing.assert_array_equal(
+        boosted._scores(features), boosted.booster_.predict(features, raw_score=True)
+    )
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_logistic_probabilities_equal_sklearns(classes: int) -> None:
+    rng = np.random.default_rng(classes)
+    x = csr_matrix(sparse_random(200, 30, density=0.2, random_state=classes))
+    y = rng.integers(0, classes, 200)
+    model = LogisticRegression(max_iter=200).fit(x, y)
+    np.testing.assert_allclose(linear_proba(model, x), model.predict_proba(x), rtol=1e-9)
+    model.coef_ = model.coef_.astype(np.float32)  # compacted, as candidates store them
+    np.testing.assert_allclose(linear_proba(model, x), model.predict_proba(x), rtol=1e-5)
+
+
+def test_one_hot_equals_the_encoder_and_ignores_unknown_values() -> None:
+    train = pd.DataFrame({"a": ["x", "y", "z", ""], "b": ["p", "q", "p", "q"]})
+    encoder = OneHotEncoder(handle_unknown="ignore", dtype=np.float32).fit(train)
+    test = pd.DataFrame({"a": ["y", "new", "", "x"], "b": ["q", "q", "zzz", "p"]})
+    fast = one_hot(encoder, test)
+    assert fast.dtype == np.float32
+    np.testing.assert_array_equal(fast.toarray(), encoder.transform(test).toarray())
+    dropping = OneHotEncoder(drop="first").fit(train)  # not the plain case: sklearn computes it
+    np.testing.assert_array_equal(
+        one_hot(dropping, train).toarray(), dropping.transform(train).toarray()
+    )
+
+
+def test_stacked_columns_equal_scipys_hstack() -> None:
+    rng = np.random.default_rng(1)
+    blocks = [
+        csr_matrix(sparse_random(9, width, density=density, random_state=i, dtype=dtype))
+        for i, (width, density, dtype) in enumerate(
+            [(5, 0.3, np.float32), (0, 0.0, np.float64), (7, 0.0, np.float64), (4, 0.9, np.float64)]
+        )
+    ]
+    blocks[3][rng.integers(0, 9), :] = 0.0  # a row without values
+    stacked = stack_columns(blocks)
+    expected = hstack(blocks, format="csr")
+    assert stacked.dtype == expected.dtype
+    np.testing.assert_array_equal(stacked.toarray(), expected.toarray())
+    with pytest.raises(ValueError, match="rows"):
+        stack_columns([blocks[0], csr_matrix((3, 2))])
