@@ -11,6 +11,7 @@ always what sklearn computes (tests compare both on random inputs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,8 +73,31 @@ def column_blocks(
                 return csr_matrix(transformer.transform(frame))
             blocks.append(csr_matrix(frame[columns].to_numpy(dtype=np.float64)))
             continue
-        blocks.append(_block(block, frame[columns], prior))
+        blocks.append(_block(block, _Selection(frame, columns), prior))
     return stack_columns([csr_matrix(b) for b in blocks])
+
+
+class _Selection:
+    """A block's input columns, selected only if a step needs them (a reused prior does not).
+
+    Selecting a list of columns from a frame costs more than most blocks' arithmetic, so
+    steps that work column by column read single columns instead.
+    """
+
+    def __init__(self, frame: pd.DataFrame, columns: Any) -> None:
+        self.frame = frame
+        self.columns = columns
+
+    def named(self) -> list[str] | None:
+        """The column names, when the selection is a plain list of names."""
+        columns = self.columns
+        if isinstance(columns, list) and all(isinstance(c, str) for c in columns):
+            return columns
+        return None
+
+    def frame_view(self) -> Any:
+        """What the ColumnTransformer would pass: `frame[columns]`."""
+        return self.frame[self.columns]
 
 
 def stack_columns(blocks: list[csr_matrix]) -> csr_matrix:
@@ -107,7 +131,12 @@ def _empty(columns: Any) -> bool:
 
 
 def _block(block: Any, values: Any, prior: PriorReuse | None) -> Any:
-    """One fitted block's output; a Pipeline runs its steps, each through the fast path."""
+    """One fitted block's output; a Pipeline runs its steps, each through the fast path.
+
+    Args:
+        values: the block's input: a `_Selection` for a ColumnTransformer block, else the
+            previous step's output.
+    """
     from sklearn.pipeline import Pipeline  # noqa: PLC0415
     from sklearn.preprocessing import OneHotEncoder  # noqa: PLC0415
 
@@ -119,9 +148,24 @@ def _block(block: Any, values: Any, prior: PriorReuse | None) -> Any:
         return values
     if prior is not None and prior.serves(block):
         return prior.features
+    if isinstance(values, _Selection):
+        names = values.named()
+        if names and isinstance(block, OneHotEncoder) and _plain(block):
+            return _one_hot_columns(block, [values.frame[name] for name in names])
+        if names and _identity(block):  # a fitted ColumnTransformer's passthrough
+            return csr_matrix(np.column_stack([values.frame[n].to_numpy() for n in names]))
+        values = values.frame_view()
     if isinstance(block, OneHotEncoder):
         return one_hot(block, values)
+    if _identity(block):
+        return csr_matrix(np.asarray(values))
     return block.transform(values)
+
+
+def _identity(block: Any) -> bool:
+    from sklearn.preprocessing import FunctionTransformer  # noqa: PLC0415
+
+    return type(block) is FunctionTransformer and block.func is None
 
 
 def one_hot(encoder: Any, values: pd.DataFrame) -> Any:
@@ -130,28 +174,37 @@ def one_hot(encoder: Any, values: pd.DataFrame) -> Any:
     Encoders with dropped or infrequent categories, or that raise on unknown values, go
     through sklearn.
     """
-    plain = (
+    if not _plain(encoder):
+        return encoder.transform(values)
+    return _one_hot_columns(encoder, [values.iloc[:, j] for j in range(values.shape[1])])
+
+
+def _plain(encoder: Any) -> bool:
+    return bool(
         encoder.drop is None
         and encoder.min_frequency is None
         and encoder.max_categories is None
         and encoder.handle_unknown == "ignore"
         and encoder.sparse_output
     )
-    if not plain:
-        return encoder.transform(values)
+
+
+def _one_hot_columns(encoder: Any, columns: Sequence[Any]) -> csr_matrix:
+    """A plain encoder's one-hot matrix of `columns` (one sequence of values per input column)."""
     index = _category_index(encoder)
-    rows, cols = [], []
+    rows: list[int] = []
+    cols: list[int] = []
     offset = 0
     for j, categories in enumerate(encoder.categories_):
         lookup = index[j]
-        for row, value in enumerate(values.iloc[:, j].tolist()):
+        for row, value in enumerate(list(columns[j])):
             col = lookup.get(value)
             if col is not None:
                 rows.append(row)
                 cols.append(offset + col)
         offset += len(categories)
     data = np.ones(len(rows), dtype=encoder.dtype)
-    return csr_matrix((data, (rows, cols)), shape=(len(values), offset))
+    return csr_matrix((data, (rows, cols)), shape=(len(columns[0]), offset))
 
 
 def _category_index(encoder: Any) -> list[dict[Any, int]]:
