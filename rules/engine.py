@@ -20,15 +20,17 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
    index; `evaluate_many` builds the keys column-wise, a chunk of `_CHUNK` rows at a time.
    Keys never normalize a value (no digit or case stripping): two texts share a probe only
    when they are equal, so a memo can never change a result.
-3. verify: per distinct key, the hits are split once into sure ones (an `any` rule's indexed
-   conditions, an `all` rule with nothing left to check) and unsure ones (an `all` rule's
-   other conditions, always-candidate amounts); a key without unsure hits has its Evaluation
-   memoized outright, otherwise each row runs just the unsure checks and the result is
-   memoized per (key, which checks held).
+3. verify: per distinct key, its hits are merged once and the unsure ones picked out (an
+   `all` rule's other conditions, always-candidate amounts; the rest are sure: an `any`
+   rule's indexed conditions, an `all` rule with nothing left to check); a key without unsure
+   hits has its Evaluation memoized outright, otherwise each row runs just the unsure checks
+   and the result (the hits minus the failed ones) is memoized per (key, which checks held).
 4. rank: hits are numbered in rank order (highest priority, then confidence, then
    specificity, then id; an `any` rule's conditions in order), so the sorted hits list the
    winner first and an `any` rule's `fired` conditions. Equal hit sets share one cached,
-   immutable `Evaluation` (and `all` rules one prebuilt `RuleMatch`).
+   immutable `Evaluation`; every hit has a prebuilt `RuleMatch` for when it is its rule's only
+   hit (always, for an `all` rule), so only an `any` rule with several conditions that held
+   needs its match looked up by the positions that fired.
 
 Fuzzy matching uses `rapidfuzz.fuzz.token_set_ratio`, not `partial_ratio`: descriptor noise is
 mostly extra whole tokens (processor prefixes, store numbers, cities) which token_set_ratio
@@ -44,7 +46,7 @@ import datetime as dt
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby, repeat
@@ -334,10 +336,12 @@ class _TextIndex:
     def __init__(self, field: str, case_sensitive: bool) -> None:
         self.field = field
         self.case_sensitive = case_sensitive
-        self.equals: dict[str, list[int]] = defaultdict(list)
+        self._equal_hits: dict[str, list[int]] = defaultdict(list)
+        self.equals: dict[str, tuple[int, ...]] = {}  # built from `_equal_hits`
         self._literals: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._patterns: list[str] = []
         self._pattern_hits: list[list[int]] = []
+        self._pattern_found: list[tuple[int, ...]] = []  # built from `_pattern_hits`
         self._pattern_ids: dict[str, int] = {}
         self._fuzzy_values: list[str] = []
         self._fuzzy_hits: list[tuple[float, int]] = []  # (threshold, hit) per fuzzy value
@@ -354,7 +358,7 @@ class _TextIndex:
             self._fuzzy_hits.append((cond.threshold, hit))
             self._fuzzy_cutoff = min(self._fuzzy_cutoff, cond.threshold)
         elif cond.op == "equals":
-            self.equals[value].append(hit)
+            self._equal_hits[value].append(hit)
         elif cond.op == "regex":
             number = self._pattern_ids.setdefault(cond.value, len(self._patterns))
             if number == len(self._patterns):
@@ -365,7 +369,13 @@ class _TextIndex:
             self._literals[value][cond.op].append(hit)
 
     def build(self) -> None:
-        """Build the automaton and the RE2 set once every condition is added."""
+        """Build the automaton and the RE2 set once every condition is added.
+
+        Every condition adds its one hit once, in rank order, so each list of hits is already
+        sorted and without duplicates: a probe with a single source of hits returns it as is.
+        """
+        self.equals = {value: tuple(hits) for value, hits in self._equal_hits.items()}
+        self._pattern_found = [tuple(hits) for hits in self._pattern_hits]
         if self._literals:
             self.automaton = ahocorasick.Automaton()
             for value, by_op in self._literals.items():
@@ -393,26 +403,30 @@ class _TextIndex:
         if raw is None:
             return ()
         text = raw if self.case_sensitive else raw.lower()
-        out: set[int] = set(self.equals.get(text, ())) if self.equals else set()
+        # Sorted tuples of hits, one per source that held; most texts have none or one.
+        found: list[tuple[int, ...]] = []
+        if self.equals:
+            equal = self.equals.get(text)
+            if equal is not None:
+                found.append(equal)
         if self.automaton is not None:
             last = len(text) - 1
             for end, (length, contains, starts_with, ends_with) in self.automaton.iter(text):
                 if contains:
-                    out.update(contains)
+                    found.append(contains)
                 if starts_with and end + 1 == length:  # the hit begins at 0
-                    out.update(starts_with)
+                    found.append(starts_with)
                 if ends_with and end == last:
-                    out.update(ends_with)
+                    found.append(ends_with)
         if self._match_set is not None:
             # RE2 folds case itself (the set's options), so it gets the raw text.
-            for number in self._match_set(raw.encode()):
-                out.update(self._pattern_hits[number])
+            found.extend(map(self._pattern_found.__getitem__, self._match_set(raw.encode())))
         if 0 < len(self._fuzzy_values) <= _FUZZY_DIRECT:
             # A few values: direct calls skip `process.extract`'s per-call setup. Below the
             # cutoff the score is 0, which passes only a threshold of 0 (as any score does).
             for value, (threshold, hit) in zip(self._fuzzy_values, self._fuzzy_hits, strict=True):
                 if fuzz.token_set_ratio(value, text, score_cutoff=threshold) >= threshold:
-                    out.add(hit)
+                    found.append((hit,))
         elif self._fuzzy_values:
             # One C call scores every fuzzy value; token_set_ratio is symmetric, so scoring
             # the text against the values equals the rule's token_set_ratio(value, text).
@@ -425,8 +439,10 @@ class _TextIndex:
             ):
                 threshold, hit = self._fuzzy_hits[i]
                 if score >= threshold:
-                    out.add(hit)
-        return tuple(sorted(out))
+                    found.append((hit,))
+        if len(found) < 2:
+            return found[0] if found else ()
+        return tuple(sorted({hit for hits in found for hit in hits}))
 
 
 class _MccIndex:
@@ -498,7 +514,7 @@ class _Ids(dict[Any, int]):
         return found
 
 
-# A row key's result: its Evaluation when no hit needs a check, else (sure hits, unsure hits),
+# A row key's result: its Evaluation when no hit needs a check, else (all hits, unsure hits),
 # both sorted tuples of ints: plain tuples of ints are what the garbage collector stops
 # tracking, so millions of memo entries do not make full collections dearer.
 _Unsettled = tuple[tuple[int, ...], tuple[int, ...]]
@@ -598,6 +614,9 @@ class CompiledRules:
         self._all_matches: dict[int, RuleMatch] = {}  # per `all` rule hit: its match, prebuilt
         self._any: dict[int, _AnyRule] = {}  # by rule number
         self._any_hits: frozenset[int] = frozenset()
+        # Per hit: its rule's match when it is the rule's only hit (an `any` rule: that one
+        # condition fired), prebuilt; most hit sets are one hit per rule.
+        self._one_matches: dict[int, RuleMatch] = {}
         self._verify: dict[int, _Check] = {}  # hits that still need a check to hold
         self._unsure: frozenset[int] = frozenset()  # the keys of `_verify`, for set operations
         self._always: tuple[int, ...] = ()
@@ -675,6 +694,10 @@ class CompiledRules:
             for number, any_rule in self._any.items()
             for hit in range(number * stride, number * stride + len(any_rule.described))
         )
+        self._one_matches = dict(self._all_matches)
+        for hit in self._any_hits:
+            number, position = divmod(hit, stride)
+            self._one_matches[hit] = self._any_match(number, (position,))
         return self
 
     @staticmethod
@@ -729,17 +752,19 @@ class CompiledRules:
         return state
 
     def _combo(self, state: _State, key: tuple[int, ...]) -> Evaluation | _Unsettled:
-        """The result of one row key: settled, or its hits split into sure and unsure."""
-        found = set(self._always)
+        """The result of one row key: settled, or all its hits and the unsure ones among them."""
         sets = state.sets
-        for hits_id in key:
-            found.update(sets[hits_id])
-        unsure = found & self._unsure
-        combo: Evaluation | _Unsettled
-        if unsure:
-            combo = (tuple(sorted(found - unsure)), tuple(sorted(unsure)))
-        else:
-            combo = self._settled(tuple(sorted(found)))
+        parts = [sets[hits_id] for hits_id in key if hits_id]
+        if self._always:
+            parts.append(self._always)
+        found: tuple[int, ...]
+        if len(parts) > 1:
+            found = tuple(sorted({hit for hits in parts for hit in hits}))
+        else:  # one sorted hit set, or none: nothing to merge
+            found = parts[0] if parts else ()
+        unsure_hits = self._unsure
+        unsure = tuple([hit for hit in found if hit in unsure_hits])
+        combo = (found, unsure) if unsure else self._settled(found)
         state.combos[key] = combo
         return combo
 
@@ -747,9 +772,10 @@ class CompiledRules:
         self, state: _State, key: tuple[int, ...], combo: _Unsettled, mask: int
     ) -> Evaluation:
         """The result of a row key whose unsure hits with bits set in `mask` held."""
-        sure, unsure = combo
-        passed = [hit for n, hit in enumerate(unsure) if mask >> n & 1]
-        evaluation = state.checked[key, mask] = self._settled(tuple(sorted((*sure, *passed))))
+        found, unsure = combo
+        failed = [hit for n, hit in enumerate(unsure) if not mask >> n & 1]
+        held = tuple([hit for hit in found if hit not in failed]) if failed else found
+        evaluation = state.checked[key, mask] = self._settled(held)
         return evaluation
 
     def _settled(self, hits: tuple[int, ...]) -> Evaluation:
@@ -779,22 +805,28 @@ class CompiledRules:
 
     def _evaluation(self, ranked: tuple[int, ...]) -> Evaluation:
         """Step 4: the Evaluation of these verified, sorted hits (sorted hits are ranked)."""
-        if self._any_hits.isdisjoint(ranked):  # only `all` rules: one hit each, match prebuilt
-            matches = tuple(map(self._all_matches.__getitem__, ranked))
+        fired = self._any_hits.intersection(ranked)
+        stride = self._stride
+        if len(fired) < 2 or len({hit // stride for hit in fired}) == len(fired):
+            # One hit per rule (an `all` rule always has one): every match is prebuilt.
+            matches = tuple(map(self._one_matches.__getitem__, ranked))
         else:
             matches = tuple(self._ranked_matches(ranked))
-        return Evaluation(winner=matches[0], matches=matches)
+        return Evaluation(matches[0], matches)
 
-    def _ranked_matches(self, ranked: tuple[int, ...]) -> Iterator[RuleMatch]:
+    def _ranked_matches(self, ranked: tuple[int, ...]) -> list[RuleMatch]:
         """The matches of these sorted hits: an `any` rule's hits make one match."""
-        stride = self._stride
-        for number, owned in groupby(ranked, lambda hit: hit // stride):
-            hits = list(owned)
-            match = self._all_matches.get(hits[0])
+        stride, all_matches = self._stride, self._all_matches
+        matches: list[RuleMatch] = []
+        # A method of the int, not a lambda: the key runs once per hit of every new hit set.
+        for number, owned in groupby(ranked, stride.__rfloordiv__):
+            first = next(owned)
+            match = all_matches.get(first)
             if match is None:
-                positions = tuple(hit - number * stride for hit in hits)
-                match = self._any_match(number, positions)
-            yield match
+                base = number * stride
+                match = self._any_match(number, (first - base, *[hit - base for hit in owned]))
+            matches.append(match)
+        return matches
 
     def _any_match(self, number: int, positions: tuple[int, ...]) -> RuleMatch:
         """The match of `any` rule `number` when the conditions at `positions` held."""
