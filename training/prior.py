@@ -156,9 +156,9 @@ class PriorModel:
 
     def features(self, texts: np.ndarray) -> csr_matrix:
         """The sparse text features of `prior_text` strings."""
-        from training.scoring import stack_columns  # noqa: PLC0415
+        from scipy.sparse import hstack  # noqa: PLC0415
 
-        return stack_columns([v.transform(texts) for v in self.vectorizers])
+        return hstack([v.transform(texts) for v in self.vectorizers], format="csr")
 
     def probabilities(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(primary, detailed) probabilities of each row, in `primaries` / `detailed` order.

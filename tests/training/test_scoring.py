@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.sparse import csr_matrix, hstack
+from scipy.sparse import csr_matrix
 from scipy.sparse import random as sparse_random
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
@@ -21,7 +21,7 @@ from training.candidates import (
     temper,
 )
 from training.prior import PriorModel, fit_prior
-from training.scoring import PriorReuse, column_blocks, linear_proba, one_hot, stack_columns
+from training.scoring import PriorReuse, column_blocks, linear_proba, one_hot
 from training.synthetic import generated_frame
 
 SEED = 3
@@ -146,20 +146,3 @@ def test_one_hot_equals_the_encoder_and_ignores_unknown_values() -> None:
     np.testing.assert_array_equal(
         one_hot(dropping, train).toarray(), dropping.transform(train).toarray()
     )
-
-
-def test_stacked_columns_equal_scipys_hstack() -> None:
-    rng = np.random.default_rng(1)
-    blocks = [
-        csr_matrix(sparse_random(9, width, density=density, random_state=i, dtype=dtype))
-        for i, (width, density, dtype) in enumerate(
-            [(5, 0.3, np.float32), (0, 0.0, np.float64), (7, 0.0, np.float64), (4, 0.9, np.float64)]
-        )
-    ]
-    blocks[3][rng.integers(0, 9), :] = 0.0  # a row without values
-    stacked = stack_columns(blocks)
-    expected = hstack(blocks, format="csr")
-    assert stacked.dtype == expected.dtype
-    np.testing.assert_array_equal(stacked.toarray(), expected.toarray())
-    with pytest.raises(ValueError, match="rows"):
-        stack_columns([blocks[0], csr_matrix((3, 2))])
