@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from serving.schemas import CategorizeRequest, CategorizeResponse
 from spendlens.settings import Settings
-from spendlens.storage.models import Decision, utcnow
+from spendlens.storage.models import Base, Decision, utcnow
 
 DEFAULT_TAXONOMY = "default"
 
@@ -233,7 +233,7 @@ class SqlDecisionLog:
             # A Core executemany of the table's INSERT: sent as multi-row VALUES batches. The
             # ORM's bulk insert split the rows by which values were None into hundreds of
             # statements for a batch of 1,000.
-            session.execute(insert(Decision.__table__), rows)
+            session.execute(insert(Base.metadata.tables[Decision.__tablename__]), rows)
 
     def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         with self.sessions() as session:

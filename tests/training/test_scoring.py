@@ -59,7 +59,7 @@ def _unseen_rows(inputs: pd.DataFrame, rows: int) -> pd.DataFrame:
     """Rows the models never saw: new merchants, categories no encoder knows, missing MCCs."""
     rng = np.random.default_rng(7)
     out = inputs.sample(rows, random_state=7).reset_index(drop=True)
-    out["description"] = [f"ZQX{rng.integers(1e6)} NEWSHOP {d}" for d in out["description"]]
+    out["description"] = [f"ZQX{rng.integers(1_000_000)} NEWSHOP {d}" for d in out["description"]]
     out["m_confirmed_top"] = ["NOT_A_CATEGORY"] * rows
     out.loc[::2, "mcc"] = None
     return out
