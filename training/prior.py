@@ -238,7 +238,8 @@ class PriorModel:
             spans: list[tuple[str, LinearOvR, int, int]] = []
             blocks, intercepts, start = [], [], 0
             for parent, model in self.child_models.items():
-                blocks.append(model.weights())
+                # From `coef`, not `weights()`: that would keep a second float32 copy per child.
+                blocks.append(model.coef.astype(np.float32).T)
                 intercepts.append(np.asarray(model.intercept, dtype=np.float64))
                 spans.append((parent, model, start, start + blocks[-1].shape[1]))
                 start += blocks[-1].shape[1]
