@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spendlens.frames import Frames, training_frame
+from spendlens.frames import DECISION_ID_PREFIX, Frames, training_frame
 from spendlens.settings import Settings
 from training.candidates import MODEL_INPUT_COLUMNS
 from training.evaluation import EvalReport, Split, evaluate_predictions, split_holdout
@@ -66,6 +66,28 @@ def model_input(labeled: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
     """The model's input frame: transaction columns plus the feature service's columns."""
     base = labeled[list(INPUT_COLUMNS)].reset_index(drop=True)
     return pd.concat([base, features.reset_index(drop=True)], axis=1)
+
+
+def split_keys(labeled: pd.DataFrame) -> np.ndarray:
+    """What each row's held-out draw hashes: its transaction id, stable across retrains.
+
+    A corrected decision without a stored transaction is keyed by what it was about instead:
+    its id holds a random decision id, which would move it between train and test on every
+    retrain of the same data.
+    """
+    ids = labeled["transaction_id"].astype(str)
+    content = (
+        "content:"
+        + labeled["description"].astype(str)
+        + "\x1f"
+        + labeled["amount"].astype(str)
+        + "\x1f"
+        + labeled["event_timestamp"].astype(str)
+        + "\x1f"
+        + labeled["account_id"].astype(str)
+    )
+    keys = ids.where(~ids.str.startswith(DECISION_ID_PREFIX), content)
+    return np.asarray(keys.to_numpy(dtype=object))
 
 
 def entity_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -222,7 +244,7 @@ def train(
             settings.unseen_merchant_fraction,
             settings.seen_test_fraction,
             settings.train_seed,
-            row_keys=labeled["transaction_id"].to_numpy(dtype=object),
+            row_keys=split_keys(labeled),
         )
     except ValueError as exc:
         raise TrainingDataError(str(exc)) from exc
