@@ -1,19 +1,23 @@
-"""The `backfill` Prefect flow: re-categorize a tenant's stored transactions on Dask.
+"""The `backfill` Prefect flow: re-categorize a tenant's stored transactions on Dask, or locally.
 
-Only orchestration: the work is `serving.backfill`. The run is opened (or resumed) and planned as
-id ranges, chunks are decided in parallel on Dask workers, and their commits are chained in id
-order (each waits for the previous), because a run's cursor only moves forward over committed
-chunks: that keeps a crashed run resumable after its last committed chunk. Workers share only the
-database; each loads the run's pinned model version, rules and features once per process.
+Only orchestration: the work is `serving.backfill`. On Dask, the run is opened (or resumed) and
+planned as id ranges, chunks are decided in parallel on Dask workers, and their commits are
+chained in id order (each waits for the previous), because a run's cursor only moves forward over
+committed chunks: that keeps a crashed run resumable after its last committed chunk. Workers
+share only the database; each loads the run's pinned model version, rules and features once per
+process. The local runner is `serving.backfill.run_backfill` with worker processes: the same
+chunks, cursor and commits, without a scheduler between them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
@@ -236,6 +240,59 @@ def backfill_chunks(
     }
 
 
+def pinned_resources(settings: Settings, scope: Scope, versions: Versions) -> Resources:
+    """The resources of exactly these versions (a local run's processes each build theirs)."""
+    from serving.backfill import load_resources  # noqa: PLC0415
+
+    return load_resources(
+        settings, _sessions(settings), scope.tenant, scope.taxonomy, pinned=versions
+    )
+
+
+@task(cache_policy=NONE)
+def backfill_here(
+    settings: Settings,
+    scope: Scope,
+    chunk_size: int,
+    resume: str | None,
+    fresh: bool,
+    deciders: int,
+) -> dict[str, Any]:
+    """The whole run on this machine: this process, a writer and `deciders` decider processes."""
+    from serving.backfill import Processes, current_versions, run_backfill  # noqa: PLC0415
+
+    logger = get_run_logger()
+    started = time.perf_counter()
+    sessions = _sessions(settings)
+    with sessions() as session:
+        versions = current_versions(settings, session, scope.tenant, scope.taxonomy)
+    result = run_backfill(
+        sessions,
+        scope,
+        partial(pinned_resources, settings, scope, versions),
+        chunk_size=chunk_size,
+        resume=resume,
+        fresh=fresh,
+        processes=Processes(settings.resolved_database_url, deciders),
+        progress=lambda p: logger.info(
+            "chunk %d/%d: %d scanned, %d changed", p.chunk + 1, p.chunks, p.scanned, p.changed
+        ),
+    )
+    run = result.run
+    return {
+        "run_id": run.id,
+        "status": run.status,
+        "resumed": run.resumed,
+        "superseded": run.superseded,
+        "chunks": result.chunks,
+        "scanned": run.scanned,
+        "changed": run.changed,
+        "model": f"{run.model_name}/{run.model_version}" if run.model_name else None,
+        "rules_version": run.rules_version,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 @flow(name="backfill")
 def backfill_flow(
     tenant: str = "default",
@@ -248,13 +305,24 @@ def backfill_flow(
     fresh: bool = False,
     workers: int | None = None,
     processes: bool = True,
+    runner: Literal["dask", "local"] = "dask",
 ) -> dict[str, Any]:
-    """Re-categorize a tenant's stored transactions with the champion and rules, on Dask."""
+    """Re-categorize a tenant's stored transactions with the champion and rules.
+
+    `runner="dask"`: on the Dask cluster at `dask_address`, else on a temporary local one.
+    `runner="local"`: on this machine without Dask: this process and `workers` - 1 more
+    processes decide chunks (default: one per core), one more process commits.
+    """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    Scope(tenant, taxonomy, date_from, date_until)  # bad dates fail here, before Dask starts
-    runner = dask_runner(dask_address, workers, processes)
-    on_dask = backfill_chunks.with_options(task_runner=runner)
+    scope = Scope(tenant, taxonomy, date_from, date_until)  # bad dates fail here, before Dask
+    if runner == "local":
+        if dask_address:
+            raise ValueError("the local runner does not use a Dask cluster: drop dask_address")
+        deciders = max(0, (workers or os.cpu_count() or 1) - 1)
+        return backfill_here(Settings(), scope, chunk_size, resume, fresh, deciders)
+    task_runner = dask_runner(dask_address, workers, processes)
+    on_dask = backfill_chunks.with_options(task_runner=task_runner)
     result: dict[str, Any] = on_dask(
         tenant, taxonomy, date_from, date_until, chunk_size, resume, fresh
     )

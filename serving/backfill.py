@@ -15,12 +15,14 @@ instead reads the latest snapshot; for recent transactions the two agree.
 
 Writes: a row of `transaction_categories` is written only when its decision changed: category,
 route, source, rule id, model name or model version (a confidence-only change of the same model
-is not a change). Each written row gets the run id and a decision-log audit record (a
-`decisions` row with the transaction id, `features.backfill_run` and the previous category),
-whose id is the row's `decision_id`. Human labels live in `labels` and are never touched.
-Rows without a stored decision get a plain INSERT, the others an UPDATE; on SQLite the rows go
-to the driver's executemany as tuples (see `_executemany`). Audit ids are random per chunk
-and increasing within it, so the decision log's primary key grows at one place per chunk.
+is not a change). Each written row gets the run id (and no `decision_id`: no service decision
+set it) and an audit record in `backfill_changes` (run, transaction, previous and new
+category). The audit is not a `decisions` row on purpose: the decision log is live traffic,
+which monitoring windows and the review queue read, and a re-decided history is not; a narrow
+table with one index also costs a fraction of a decision-log row with its four indexes.
+Human labels live in `labels` and are never touched. Rows without a stored decision get a plain
+INSERT, the others an UPDATE; on SQLite the rows go to the driver's executemany as tuples (see
+`_executemany`).
 
 Resumability: each chunk commits its writes together with the run's `cursor` (the chunk's last
 transaction id) and counters, so a crashed run rerun with `resume=run_id` (or by default the
@@ -35,13 +37,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
+import multiprocessing
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
@@ -56,9 +61,9 @@ from serving.runtime import ServingModel
 from spendlens.money import currency_exponent
 from spendlens.storage.models import (
     Account,
+    BackfillChange,
     BackfillRun,
     Base,
-    Decision,
     Transaction,
     TransactionCategory,
     new_id,
@@ -80,8 +85,6 @@ DECISION_COLUMNS = (
     *COMPARED,
     "primary_category",
     "confidence",
-    "description",
-    "fingerprint",
 )
 _ZERO = Decimal(0)
 _Select = TypeVar("_Select", bound=Select[*tuple[Any, ...]])
@@ -539,7 +542,6 @@ _CHUNK_COLUMNS = (
     "mcc",
     "mcc_description",
     "account_tail",
-    "fingerprint",
 )
 
 
@@ -561,7 +563,6 @@ def read_chunk(session: Session, scope: Scope, bounds: ChunkBounds) -> pd.DataFr
             Transaction.mcc,
             Transaction.mcc_description,
             Transaction.account_tail,
-            Transaction.fingerprint,
         ).join(
             # Both sides tenant-filtered: an account id never leaks another tenant's name.
             Account,
@@ -696,8 +697,6 @@ def decide_chunk(
         {
             "transaction_id": rows["transaction_id"].to_numpy(),
             **out,
-            "description": rows["description"].to_numpy(),
-            "fingerprint": rows["fingerprint"].to_numpy(),
         }
     )
     timings["cascade_s"] = time.perf_counter() - started
@@ -735,9 +734,7 @@ def compute_chunk(
 # --- writing ---------------------------------------------------------------------------------
 
 
-def commit_chunk(
-    session: Session, run_id: str, decided: ChunkDecisions, *, audit: bool = True
-) -> ChunkResult:
+def commit_chunk(session: Session, run_id: str, decided: ChunkDecisions) -> ChunkResult:
     """Write the chunk's changed decisions and advance the run's cursor, in one transaction.
 
     Idempotent: a chunk at or before the run's cursor was committed already and is skipped.
@@ -776,7 +773,7 @@ def commit_chunk(
     if len(changed_rows) < n:
         values = {c: [column[i] for i in changed_rows] for c, column in values.items()}
         previous = [previous[i] for i in changed_rows]
-    _write_changes(session, run, values, previous, audit=audit)
+    _write_changes(session, run, values, previous)
     changed = len(changed_rows)
     run.cursor = bounds.last
     run.scanned += n
@@ -790,20 +787,13 @@ def _write_changes(
     run: BackfillRun,
     rows: dict[str, list[Any]],
     previous: list[tuple[Any, ...] | None],
-    *,
-    audit: bool,
 ) -> None:
     """Write changed decisions (DECISION_COLUMNS lists) and their audit records (no commit).
 
     Args:
         previous: each row's stored decision (COMPARED values), None where it has no row yet.
     """
-    m = len(previous)
     now = utcnow()
-    # Increasing ids within a chunk (random per chunk): the decisions' primary key index grows
-    # at one place instead of at a random page per row.
-    prefix = os.urandom(10).hex()
-    decision_ids = [f"{prefix}{k:012x}" for k in range(m)] if audit else [None] * m
 
     def part(new: bool) -> dict[str, list[Any]]:
         picked = [i for i, before in enumerate(previous) if (before is None) == new]
@@ -813,7 +803,7 @@ def _write_changes(
             "taxonomy": [run.taxonomy] * size,
             "tenant_id": [run.tenant_id] * size,
             **{c: [rows[c][i] for i in picked] for c in _WRITTEN},
-            "decision_id": [decision_ids[i] for i in picked],
+            "decision_id": [None] * size,
             "run_id": [run.id] * size,
             "updated_at": [now] * size,
         }
@@ -832,29 +822,15 @@ def _write_changes(
         )
         written = {c: bindparam(c, type_=categories.c[c].type) for c in _UPDATED}
         _executemany(session, update(categories).where(by_key).values(written), updates)
-    if audit and m:
-        before = [p[0] if p else None for p in previous]
-        # One shared (never mutated) audit dict per previous category.
-        audits = {
-            category: {
-                "backfill_run": run.id,
-                "taxonomy": run.taxonomy,
-                "previous_category": category,
-            }
-            for category in set(before)
-        }
+    if previous:
         _executemany(
             session,
-            insert(Base.metadata.tables[Decision.__tablename__]),
+            insert(Base.metadata.tables[BackfillChange.__tablename__]),
             {
-                "id": decision_ids,
-                "tenant_id": [run.tenant_id] * m,
-                "created_at": [now] * m,
-                "fingerprint": rows["fingerprint"],
-                "description": rows["description"],
-                **{c: rows[c] for c in _WRITTEN},
-                "features": [audits[category] for category in before],
+                "run_id": [run.id] * len(previous),
                 "transaction_id": rows["transaction_id"],
+                "previous_category": [p[0] if p else None for p in previous],
+                "category": rows["category"],
             },
         )
 
@@ -897,7 +873,7 @@ def _executemany(session: Session, stmt: Any, columns: dict[str, list[Any]]) -> 
         column = columns[name]
         process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
-            # Columns repeat a few objects (the chunk's timestamp, shared audit dicts): render
+            # Columns repeat a few objects (the chunk's timestamp): render
             # each object once. Keyed by identity: `column` keeps every object alive meanwhile.
             rendered: dict[int, Any] = {}
             column = [
@@ -1011,77 +987,272 @@ def load_resources(
     )
 
 
+@dataclass(frozen=True)
+class Processes:
+    """Run a backfill's commits, and some of its chunks, in processes of their own.
+
+    Every process connects to the database at `database_url` (the one the run's `sessions`
+    open). One writer process commits, in order. Each of `deciders` processes reads and decides
+    a share of the chunks (chunk i goes to process i mod (deciders + 1), 0 being the caller),
+    with the resources it builds once with the run's resources builder.
+    """
+
+    database_url: str
+    deciders: int = 0
+
+    def __post_init__(self) -> None:
+        if self.deciders < 0:
+            raise ValueError(f"deciders must be >= 0, got {self.deciders}")
+
+
+@dataclass
+class _Worker:
+    """What a writer or decider process holds: its database connection, and resources."""
+
+    sessions: sessionmaker[Session]
+    resources: Resources | None
+
+
+_worker: _Worker | None = None  # set once in each worker process by `_start_worker`
+
+
+def _start_worker(url: str, build: Callable[[], Resources] | None) -> None:
+    """Initializer of a worker process: connect to the database, build resources once."""
+    from spendlens.storage.db import make_engine, session_factory  # noqa: PLC0415
+
+    global _worker  # noqa: PLW0603 - one per worker process, set at its start
+    _worker = _Worker(session_factory(make_engine(url)), build() if build else None)
+
+
+def _current_worker() -> _Worker:
+    if _worker is None:  # pragma: no cover - the pool's initializer sets it
+        raise BackfillError("this process was not started as a backfill worker")
+    return _worker
+
+
+def _commit_with(
+    sessions: sessionmaker[Session], run_id: str, decided: ChunkDecisions
+) -> ChunkResult:
+    """`commit_chunk` in a session of its own."""
+    with sessions() as session:
+        return commit_chunk(session, run_id, decided)
+
+
+def _commit_in_worker(run_id: str, decided: ChunkDecisions) -> ChunkResult:
+    """`commit_chunk` in the writer process."""
+    return _commit_with(_current_worker().sessions, run_id, decided)
+
+
+def _decide_in_worker(scope: Scope, bounds: ChunkBounds, versions: Versions) -> ChunkDecisions:
+    """`compute_chunk` in a decider process, with its resources if they are the run's."""
+    worker = _current_worker()
+    if worker.resources is None or worker.resources.versions != versions:
+        built = worker.resources.versions if worker.resources else None
+        raise BackfillError(f"a decider process built resources {built}, the run uses {versions}")
+    with worker.sessions() as session:
+        return compute_chunk(session, scope, bounds, worker.resources)
+
+
+def _spawn(workers: int, url: str, build: Callable[[], Resources] | None) -> ProcessPoolExecutor:
+    """A pool of `workers` worker processes, started now (their start-up overlaps planning)."""
+    # spawn, not fork: this process has open connections and threads a child must not inherit.
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(url, build),
+    )
+    for _ in range(workers):
+        pool.submit(int)  # each submit without an idle process starts one
+    return pool
+
+
+@dataclass
+class _Tally:
+    """A run's counters and phase timings, updated as each chunk's commit is collected."""
+
+    progress: ProgressFn | None
+    run_id: str = ""
+    chunks: int = 0
+    scanned: int = 0
+    changed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def start(self, run: RunInfo) -> None:
+        """Count on from what a resumed run had done."""
+        self.run_id, self.scanned, self.changed = run.id, run.scanned, run.changed
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.timings[phase] = self.timings.get(phase, 0.0) + seconds
+
+    def collect(self, pending: Future[ChunkResult], decided: ChunkDecisions) -> None:
+        """Wait for a chunk's commit, count it, report progress."""
+        started = time.perf_counter()
+        result = pending.result()
+        self.add("commit_wait_s", time.perf_counter() - started)
+        for phase, seconds in decided.timings.items():
+            self.add(phase, seconds)
+        self.add("commit_s", result.seconds)
+        self.scanned += result.scanned
+        self.changed += result.changed
+        if self.progress is not None:
+            bounds = decided.bounds
+            self.progress(
+                Progress(
+                    self.run_id, bounds.index, self.chunks, self.scanned, self.changed, bounds.last
+                )
+            )
+
+
+@contextmanager
+def _workers(
+    processes: Processes | None, build: Callable[[], Resources] | None
+) -> Iterator[tuple[Executor, ProcessPoolExecutor | None]]:
+    """The writer (a thread, or a process) and the decider pool (None: no deciders).
+
+    Leaving waits for the work in flight, the writer's last, so no commit can still move the
+    cursor after it; chunks queued for deciders and not started are dropped.
+    """
+    with ExitStack() as stack:
+        writer: Executor
+        if processes is None:
+            writer = ThreadPoolExecutor(1, thread_name_prefix="backfill-commit")
+        else:
+            writer = _spawn(1, processes.database_url, None)
+        stack.enter_context(writer)
+        deciders = None
+        if processes is not None and processes.deciders:
+            if build is None:
+                raise ValueError("decider processes need the resources as a builder")
+            deciders = _spawn(processes.deciders, processes.database_url, build)
+            stack.enter_context(deciders)
+            stack.callback(deciders.shutdown, wait=False, cancel_futures=True)
+        yield writer, deciders
+
+
+@dataclass
+class _Pipeline:
+    """Decides a run's chunks here and on the deciders, and commits them in order."""
+
+    sessions: sessionmaker[Session]
+    scope: Scope
+    resources: Resources
+    writer: Executor
+    commit_one: Callable[[ChunkDecisions], ChunkResult]
+    deciders: ProcessPoolExecutor | None
+    share: int  # chunk i is decided here when i % share == 0, else by a decider
+    tally: _Tally
+    in_flight: deque[tuple[Future[ChunkResult], ChunkDecisions]] = field(default_factory=deque)
+
+    def run(self, plan: Sequence[ChunkBounds]) -> None:
+        """Every chunk of `plan`, decided and committed; progress after each commit."""
+        ahead: dict[int, Future[ChunkDecisions]] = {}  # chunks queued to deciders
+        queued = 0  # chunks before this one were considered for queueing
+        ready: ChunkDecisions | None = None  # decided, not yet committed
+        for index, bounds in enumerate(plan):
+            while self.deciders is not None and queued < min(len(plan), index + 2 * self.share):
+                if queued % self.share:  # each decider gets its chunks two rounds ahead
+                    ahead[queued] = self.deciders.submit(
+                        _decide_in_worker, self.scope, plan[queued], self.resources.versions
+                    )
+                queued += 1
+            here = index % self.share == 0
+            if here:
+                started = time.perf_counter()
+                with self.sessions() as session:
+                    rows = read_chunk(session, self.scope, bounds)
+                read_s = time.perf_counter() - started
+            if ready is not None:
+                self.in_flight.append((self.writer.submit(self.commit_one, ready), ready))
+            if here:
+                ready = decide_chunk(rows, self.scope, self.resources, bounds)
+                ready.timings["read_s"] = read_s
+            else:
+                started = time.perf_counter()
+                ready = ahead.pop(index).result()
+                self.tally.add("decider_wait_s", time.perf_counter() - started)
+            while len(self.in_flight) >= self.share:  # alone: wait for it before the next read
+                self.tally.collect(*self.in_flight.popleft())
+        if ready is not None:
+            self.in_flight.append((self.writer.submit(self.commit_one, ready), ready))
+        while self.in_flight:
+            self.tally.collect(*self.in_flight.popleft())
+
+    def settle(self) -> None:
+        """Wait for the commits in flight (after a failure: none may move the cursor later)."""
+        wait([pending for pending, _ in self.in_flight])
+
+
 def run_backfill(
     sessions: sessionmaker[Session],
     scope: Scope,
-    resources: Resources,
+    resources: Resources | Callable[[], Resources],
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     resume: str | None = None,
     fresh: bool = False,
-    audit: bool = True,
     progress: ProgressFn | None = None,
+    processes: Processes | None = None,
 ) -> BackfillResult:
-    """Re-categorize the scope chunk by chunk in this process (resuming an unfinished run).
+    """Re-categorize the scope chunk by chunk on this machine (resuming an unfinished run).
 
-    Chunk i+1 is read and decided while chunk i commits on one background thread (the commit
-    is mostly database work, which releases the GIL), so the two overlap. Commits stay strictly
-    in order, one at a time, and `progress` is called after each, from this thread. Timings
-    are per phase; `commit_wait_s` is how long deciding waited for a commit.
+    Chunk i+1 is read, then decided while chunk i commits, so deciding and writing overlap.
+    Commits stay strictly in order, one at a time, and `progress` is called after each, from
+    this thread. Timings are per phase, summed over processes; `commit_wait_s` is how long
+    deciding waited for a commit, `decider_wait_s` how long it waited for a decider process.
+
+    Without `processes`, commits run on a thread of this process, and reading is kept out of
+    their overlap: the reader and the writer each release the GIL on every row they step
+    through SQLite, and run together each waited on the other at every row (reading took three
+    times as long). With `processes`, commits run in a writer process (on a thread, writing and
+    deciding shared the GIL, which slowed both by a third on a 1M-row run) and decider
+    processes take a share of the chunks.
+
+    Args:
+        resources: what chunks are decided with, or a picklable callable (a module-level
+            function, or a functools.partial of one) that builds them. Decider processes need
+            the callable: each process calls it once, this one after starting the others so
+            that all of them build at the same time. Every chunk checks that its process has
+            the run's model and rule versions.
 
     A failure marks the run failed (resumable) and is raised again.
     """
-    with sessions() as session:
-        run = open_run(session, scope, resources.versions, resume=resume, fresh=fresh)
-    timings: dict[str, float] = {}
-    if run.status == RunStatus.DONE:
-        return BackfillResult(run, 0, timings)
-
-    def commit(decided: ChunkDecisions) -> ChunkResult:
-        with sessions() as session:
-            return commit_chunk(session, run.id, decided, audit=audit)
-
-    def add(phase: str, seconds: float) -> None:
-        timings[phase] = timings.get(phase, 0.0) + seconds
-
-    scanned, changed = run.scanned, run.changed
-
-    def committed(pending: Future[ChunkResult], decided: ChunkDecisions) -> None:
-        nonlocal scanned, changed
+    build = None if isinstance(resources, Resources) else resources
+    tally = _Tally(progress)
+    with _workers(processes, build) as (writer, deciders):
         started = time.perf_counter()
-        result = pending.result()
-        add("commit_wait_s", time.perf_counter() - started)
-        for phase, seconds in decided.timings.items():
-            add(phase, seconds)
-        add("commit_s", result.seconds)
-        scanned += result.scanned
-        changed += result.changed
-        if progress is not None:
-            bounds = decided.bounds
-            progress(Progress(run.id, bounds.index, len(plan), scanned, changed, bounds.last))
-
-    try:
+        mine = resources if isinstance(resources, Resources) else resources()
+        tally.add("resources_s", time.perf_counter() - started)
         with sessions() as session:
-            started = time.perf_counter()
-            plan = plan_chunks(session, scope, run.cursor, chunk_size)
-            add("plan_s", time.perf_counter() - started)
-        # Leaving the executor waits for a commit in flight, so a failure is recorded (below)
-        # only once no commit can still move the cursor.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-commit") as pool:
-            pending: tuple[Future[ChunkResult], ChunkDecisions] | None = None
-            for bounds in plan:
-                with sessions() as session:
-                    decided = compute_chunk(session, scope, bounds, resources)
-                if pending is not None:
-                    committed(*pending)
-                pending = (pool.submit(commit, decided), decided)
-            if pending is not None:
-                committed(*pending)
-    except Exception as exc:
-        with sessions() as session:
-            fail_run(session, run.id, f"{type(exc).__name__}: {exc}")
-        raise
+            run = open_run(session, scope, mine.versions, resume=resume, fresh=fresh)
+        if run.status == RunStatus.DONE:
+            return BackfillResult(run, 0, tally.timings)
+        tally.start(run)
+        pipeline = _Pipeline(
+            sessions,
+            scope,
+            mine,
+            writer,
+            partial(_commit_with, sessions, run.id)
+            if processes is None
+            else partial(_commit_in_worker, run.id),
+            deciders,
+            1 + (processes.deciders if processes is not None else 0),
+            tally,
+        )
+        try:
+            with sessions() as session:
+                started = time.perf_counter()
+                plan = plan_chunks(session, scope, run.cursor, chunk_size)
+                tally.add("plan_s", time.perf_counter() - started)
+            tally.chunks = len(plan)
+            pipeline.run(plan)
+        except Exception as exc:
+            pipeline.settle()
+            with sessions() as session:
+                fail_run(session, run.id, f"{type(exc).__name__}: {exc}")
+            raise
     with sessions() as session:
         finished = finish_run(session, run.id)
     finished = replace(finished, resumed=run.resumed, superseded=run.superseded)
-    return BackfillResult(finished, len(plan), timings)
+    return BackfillResult(finished, tally.chunks, tally.timings)

@@ -320,7 +320,8 @@ class TransactionCategory(Base):
     """The current machine category of a stored transaction in one taxonomy (one row each).
 
     Written by ingestion through the API and by backfills; a human label (`labels`) always
-    outranks it when a category is shown. `decision_id` points at the decision that set it.
+    outranks it when a category is shown. `decision_id` points at the service decision that
+    set it; a row a backfill set has `run_id` instead (and a `backfill_changes` record).
     """
 
     __tablename__ = "transaction_categories"
@@ -366,6 +367,22 @@ class BackfillRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BackfillChange(Base):
+    """The audit record of one decision a backfill run changed: from what to what.
+
+    Append-only, one narrow row per changed transaction (a run that changes nothing writes
+    none). Kept apart from `decisions`, the service's decision log: re-deciding history is not
+    live traffic, so it must not reach monitoring windows or the review queue.
+    """
+
+    __tablename__ = "backfill_changes"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("backfill_runs.id"), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    previous_category: Mapped[str | None] = mapped_column(String(128))  # None: was undecided
+    category: Mapped[str | None] = mapped_column(String(128))  # None: the fallback
 
 
 class MonitorRun(Base):

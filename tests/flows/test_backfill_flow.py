@@ -113,3 +113,39 @@ def test_backfill_flow_categorizes_on_dask_resumes_and_then_writes_nothing_new(
 
     assert again["run_id"] != resumed["run_id"]
     assert (again["scanned"], again["changed"]) == (total, 0)
+
+
+def test_the_local_runner_categorizes_with_worker_processes_and_then_writes_nothing_new(
+    prefect_state: Settings,
+) -> None:
+    from flows.backfill import backfill_flow  # noqa: PLC0415
+
+    total = _canonical(prefect_state)
+
+    # This process, one decider process and the writer process.
+    first = backfill_flow(tenant=TENANT, chunk_size=30, runner="local", workers=2)
+
+    assert (first["status"], first["resumed"]) == ("done", False)
+    assert first["scanned"] == first["changed"] == total
+    assert first["chunks"] == -(-total // 30)
+    sessions = session_factory(engine_from_settings(prefect_state))
+    with sessions() as session:
+        per_txn = session.execute(
+            select(TransactionCategory.transaction_id, func.count()).group_by(
+                TransactionCategory.transaction_id
+            )
+        ).all()
+    assert len(per_txn) == total
+    assert {n for _, n in per_txn} == {1}
+
+    again = backfill_flow(tenant=TENANT, chunk_size=30, runner="local", workers=2)
+
+    assert again["run_id"] != first["run_id"]
+    assert (again["scanned"], again["changed"]) == (total, 0)
+
+
+def test_the_local_runner_refuses_a_dask_address(prefect_state: Settings) -> None:
+    from flows.backfill import backfill_flow  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="drop dask_address"):
+        backfill_flow(tenant=TENANT, runner="local", dask_address="tcp://127.0.0.1:8786")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ from serving.backfill import (
     HISTORY_COLUMNS,
     BackfillError,
     PointInTimeFeatures,
+    Processes,
     Progress,
     Resources,
     RunStatus,
@@ -32,13 +36,16 @@ from serving.backfill import (
     plan_chunks,
     run_backfill,
 )
+from serving.review import review_queue
 from serving.routing import RoutingPolicy
 from serving.runtime import Categorizer, ServingModel
 from serving.schemas import CategorizeRequest
 from spendlens.frames import load_frames
 from spendlens.ingest.types import Direction, RawTransaction, Source
 from spendlens.normalize.transaction import Normalizer
+from spendlens.storage.db import make_engine, migrate, session_factory
 from spendlens.storage.models import (
+    BackfillChange,
     BackfillRun,
     Decision,
     IngestionBatch,
@@ -209,15 +216,16 @@ def categories(sessions: sessionmaker[Session], tenant: str = TENANT) -> dict[st
     return {r.transaction_id: r for r in rows}
 
 
-def audits(sessions: sessionmaker[Session], run_id: str) -> list[Decision]:
+def audits(sessions: sessionmaker[Session], run_id: str) -> list[BackfillChange]:
     with sessions() as session:
-        rows = [
-            d
-            for d in session.scalars(select(Decision)).all()
-            if d.features.get("backfill_run") == run_id
-        ]
+        rows = session.scalars(select(BackfillChange).where(BackfillChange.run_id == run_id)).all()
         session.expunge_all()
-    return rows
+    return list(rows)
+
+
+def decision_log(sessions: sessionmaker[Session]) -> list[Decision]:
+    with sessions() as session:
+        return list(session.scalars(select(Decision)).all())
 
 
 def test_every_transaction_in_scope_is_categorized_once_and_labels_are_untouched(
@@ -254,9 +262,11 @@ def test_every_transaction_in_scope_is_categorized_once_and_labels_are_untouched
         ("Food.Coffee", "Food", "rule", "auto")
     }
     assert {r.model_version for r in stored.values() if r.source == "model"} == {"7"}
-    logged = audits(sessions, result.run.id)
-    assert sorted(d.transaction_id for d in logged if d.transaction_id) == sorted(ids)
-    assert {r.decision_id for r in stored.values()} == {d.id for d in logged}
+    logged = {a.transaction_id: a for a in audits(sessions, result.run.id)}
+    assert sorted(logged) == sorted(ids)
+    assert all(a.previous_category is None for a in logged.values())  # all were undecided
+    assert all(logged[t].category == r.category for t, r in stored.items())
+    assert {r.decision_id for r in stored.values()} == {None}
     with sessions() as session:
         assert session.scalars(select(Label.category)).all() == ["X"]
 
@@ -278,7 +288,7 @@ def test_after_a_rule_change_only_the_affected_rows_change(
     sessions: sessionmaker[Session],
 ) -> None:
     ids = store(sessions)
-    run_backfill(sessions, Scope(TENANT), resources())
+    first = run_backfill(sessions, Scope(TENANT), resources())
     markets = {i for i, (d, _, _) in zip(ids, ROWS, strict=True) if "MARKET" in d}
 
     changed = run_backfill(
@@ -290,8 +300,11 @@ def test_after_a_rule_change_only_the_affected_rows_change(
     assert {k for k, r in stored.items() if r.run_id == changed.run.id} == markets
     assert {stored[k].rule_id for k in markets} == {"r-market"}
     logged = audits(sessions, changed.run.id)
-    assert {d.transaction_id for d in logged} == markets
-    assert {d.features["previous_category"] for d in logged} == {"Food.Groceries"}
+    assert {a.transaction_id for a in logged} == markets
+    assert {(a.previous_category, a.category) for a in logged} == {
+        ("Food.Groceries", stored[next(iter(markets))].category)
+    }
+    assert len(audits(sessions, first.run.id)) == len(ROWS)  # the first run's record stays
 
 
 def test_a_new_model_version_rewrites_the_rows_it_decides(
@@ -537,23 +550,16 @@ def test_backfill_timestamps_compare_in_sql_like_orm_written_ones(
     sessions: sessionmaker[Session],
 ) -> None:
     # Rows go to the driver pre-rendered; a rendering unlike SQLAlchemy's would break range
-    # queries on SQLite, where timestamps are compared as text (monitoring windows do this).
+    # queries on SQLite, where timestamps are compared as text.
     store(sessions)
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    first = run_backfill(sessions, Scope(TENANT), resources(), chunk_size=3)
+    run_backfill(sessions, Scope(TENANT), resources(), chunk_size=3)
     changed = run_backfill(
         sessions, Scope(TENANT), resources(rules=(COFFEE, GROCERIES), rules_version=2)
     )
     after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
 
     with sessions() as session:
-        in_window = session.scalars(
-            select(Decision).where(
-                Decision.tenant_id == TENANT,
-                Decision.created_at >= before,
-                Decision.created_at < after,
-            )
-        ).all()
         updated = session.scalars(
             select(TransactionCategory).where(
                 TransactionCategory.run_id == changed.run.id,
@@ -567,12 +573,117 @@ def test_backfill_timestamps_compare_in_sql_like_orm_written_ones(
             .select_from(TransactionCategory)
             .where(TransactionCategory.updated_at == stamp)
         )
-    assert same_stamp == 2  # the value read back finds the row it came from: same rendering
-    assert len(in_window) == first.run.changed + changed.run.changed == len(ROWS) + 2
     assert len(updated) == 2
-    assert len({d.id for d in in_window}) == len(in_window)
-    assert all(len(d.id) == 32 and isinstance(d.features, dict) for d in in_window)
-    assert {r.decision_id for r in updated} <= {d.id for d in in_window}
+    assert same_stamp == 2  # the value read back finds the row it came from: same rendering
+
+
+def test_a_backfill_stays_out_of_the_decision_log_that_monitoring_and_review_read(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = store(sessions)
+    served = Decision(
+        id=uuid.uuid4().hex,
+        tenant_id=TENANT,
+        fingerprint="f" * 64,
+        description=ROWS[0][0],
+        category="Food.Coffee",
+        primary_category="Food",
+        confidence=0.4,
+        route="review",
+        source="model",
+        features={},
+        transaction_id=ids[0],
+    )
+    with sessions.begin() as session:
+        session.add(served)
+
+    result = run_backfill(sessions, Scope(TENANT), resources(policy=RoutingPolicy(0.99, 0.98)))
+
+    assert result.run.changed == len(ROWS)
+    assert "review" in {r.route for r in categories(sessions).values()}
+    assert [d.id for d in decision_log(sessions)] == [served.id]
+    with sessions() as session:
+        queue = review_queue(session, TENANT, limit=50)
+    assert [item.decision_id for item in queue] == [served.id]
+
+
+@pytest.fixture
+def importable_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned worker processes can import this module (its `resources` builds theirs)."""
+    # pytest imports tests without putting the repository on sys.path; a spawned process
+    # gets this process's sys.path, and needs it to unpickle `resources` by its module name.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+
+
+@pytest.mark.usefixtures("importable_tests")
+def test_worker_processes_store_what_a_thread_stores_and_resume_alike(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    stored: list[list[tuple[str, ...]]] = []
+    for name in ("thread", "processes"):
+        path = tmp_path_factory.mktemp(name) / "spendlens.db"
+        engine = make_engine(f"sqlite:///{path}")
+        migrate(engine)
+        sessions = session_factory(engine)
+        store(sessions, repeat=3)
+        # A writer process, and a decider process building its resources with `resources`.
+        processes = Processes(f"sqlite:///{path}", deciders=1)
+        options: dict[str, Any] = {"chunk_size": 4}
+        if name == "processes":
+            options.update(resources=resources, processes=processes)
+        else:
+            options.update(resources=resources())
+        with pytest.raises(CrashError):
+            run_backfill(sessions, Scope(TENANT), progress=crash_after(2), **options)
+        with sessions() as session:
+            crashed = session.scalars(select(BackfillRun.scanned)).one()
+        # Chunks 0-2 were committed; with a decider, chunk 3's commit may have been in flight.
+        assert crashed in ((12,) if name == "thread" else (12, 16))
+        seen: list[Progress] = []
+        result = run_backfill(sessions, Scope(TENANT), progress=seen.append, **options)
+        assert (result.run.resumed, result.run.scanned, result.run.changed) == (True, 21, 21)
+        left = -(-(21 - crashed) // 4)  # the rest of the rows after the cursor, in chunks of 4
+        assert [p.chunk for p in seen] == list(range(left))
+        rows = categories(sessions).values()
+        assert {r.run_id for r in rows} == {result.run.id}
+        stored.append(sorted((r.category, r.route, r.source, str(r.rule_id)) for r in rows))
+        assert len(audits(sessions, result.run.id)) == 21
+        engine.dispose()
+    thread, processes_stored = stored
+    assert len(thread) == 21
+    assert thread == processes_stored
+
+
+def versions_by_process(parent: int) -> Resources:
+    """Model version 7 in the process `parent`, 8 in any other (as if the champion moved)."""
+    return resources(version="7" if os.getpid() == parent else "8")
+
+
+@pytest.mark.usefixtures("importable_tests")
+def test_a_decider_process_with_other_versions_fails_the_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    path = tmp_path_factory.mktemp("versions") / "spendlens.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    store(sessions)
+    build = partial(versions_by_process, os.getpid())
+
+    with pytest.raises(BackfillError, match="the run uses"):
+        run_backfill(
+            sessions,
+            Scope(TENANT),
+            build,
+            chunk_size=2,
+            processes=Processes(f"sqlite:///{path}", deciders=1),
+        )
+
+    with sessions() as session:
+        failed = session.scalars(select(BackfillRun)).one()
+    assert failed.status == "failed"
+    assert failed.scanned <= 2  # only this process's first chunk can have been committed
+    engine.dispose()
 
 
 def test_a_failure_while_a_chunk_commits_keeps_that_chunk_and_fails_the_run(

@@ -1,0 +1,34 @@
+"""backfill audit records apart from the decision log
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-21
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "backfill_changes",
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("transaction_id", sa.String(length=32), nullable=False),
+        sa.Column("previous_category", sa.String(length=128), nullable=True),
+        sa.Column("category", sa.String(length=128), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["backfill_runs.id"], name=op.f("fk_backfill_changes_run_id_backfill_runs")
+        ),
+        sa.PrimaryKeyConstraint("run_id", "transaction_id", name=op.f("pk_backfill_changes")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("backfill_changes")
