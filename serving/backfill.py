@@ -188,6 +188,34 @@ class PointInTimeFeatures:
         return features
 
 
+def _tuples(session: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows of a SELECT as plain tuples, without result processing.
+
+    On SQLite straight from the driver's cursor: building SQLAlchemy's rows took as long as
+    fetching them (1.5 s each on a million-row history). Columns therefore come as the driver
+    gives them (dates as ISO text on SQLite); bound parameters are processed as SQLAlchemy
+    would. Other drivers, or a statement this cannot bind, go through Core.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect)
+    names = compiled.positiontup or ()
+    if dialect.name != "sqlite" or "POSTCOMPILE" in compiled.string:
+        return [tuple(row) for row in connection.execute(stmt)]
+    params = []
+    for name in names:
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        value = compiled.params[name]
+        params.append(process(value) if process is not None else value)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.string, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return list(rows)
+
+
 # The columns of a transaction the point-in-time features read (features/transforms.py).
 HISTORY_COLUMNS = (
     "transaction_id",
@@ -226,7 +254,7 @@ def load_history(session: Session, tenant: str, taxonomy: str) -> tuple[pd.DataF
         .where(t.tenant_id == tenant, t.linked_to_id.is_(None))
         .order_by(t.txn_date, t.id)
     )
-    rows = session.connection().execute(stmt).all()
+    rows = _tuples(session, stmt)
     if not rows:
         return empty_txns(), empty_labels()
     names = ("transaction_id", "account_id", "merchant_id", "txn_date", "minor", "currency")
@@ -517,7 +545,7 @@ def plan_chunks(
     stmt = _in_scope(select(Transaction.id), scope)
     if after is not None:
         stmt = stmt.where(Transaction.id > after)
-    ids = session.connection().execute(stmt.order_by(Transaction.id)).scalars().all()
+    ids = [row[0] for row in _tuples(session, stmt.order_by(Transaction.id))]
     bounds: list[ChunkBounds] = []
     previous = after
     for index, start in enumerate(range(0, len(ids), chunk_size)):
@@ -574,9 +602,12 @@ def read_chunk(session: Session, scope: Scope, bounds: ChunkBounds) -> pd.DataFr
     ).where(Transaction.id <= bounds.last)
     if bounds.after is not None:
         stmt = stmt.where(Transaction.id > bounds.after)
-    # Core, not ORM, execution: plain rows without the ORM's per-row result handling.
-    rows = session.connection().execute(stmt.order_by(Transaction.id)).all()
-    return pd.DataFrame(rows, columns=list(_CHUNK_COLUMNS))
+    frame = pd.DataFrame(_tuples(session, stmt.order_by(Transaction.id)), columns=_CHUNK_COLUMNS)
+    # SQLite's driver gives dates as ISO text; the rules read `dt.date`s.
+    frame["txn_date"] = [
+        d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in frame["txn_date"]
+    ]
+    return frame
 
 
 def txns_frame(rows: pd.DataFrame, tenant: str) -> pd.DataFrame:
@@ -1053,7 +1084,7 @@ def _decide_in_worker(scope: Scope, bounds: ChunkBounds, versions: Versions) -> 
         return compute_chunk(session, scope, bounds, worker.resources)
 
 
-def _spawn(workers: int, url: str, build: Callable[[], Resources] | None) -> ProcessPoolExecutor:
+def _spawn(workers: int, url: str, build: Callable[[], Resources] | None) -> _Pool:
     """A pool of `workers` worker processes, started now (their start-up overlaps planning)."""
     # spawn, not fork: this process has open connections and threads a child must not inherit.
     pool = ProcessPoolExecutor(
@@ -1062,9 +1093,24 @@ def _spawn(workers: int, url: str, build: Callable[[], Resources] | None) -> Pro
         initializer=_start_worker,
         initargs=(url, build),
     )
-    for _ in range(workers):
-        pool.submit(int)  # each submit without an idle process starts one
-    return pool
+    # Each submit without an idle process starts one; these finish once it is set up.
+    return _Pool(pool, [pool.submit(int) for _ in range(workers)])
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Worker processes, and a no-op per process that finishes once the process is set up."""
+
+    executor: ProcessPoolExecutor
+    started: list[Future[int]]
+
+    def ready(self) -> bool:
+        """Whether every process is set up (a failed set-up raises here)."""
+        if not all(future.done() for future in self.started):
+            return False
+        for future in self.started:
+            future.result()
+        return True
 
 
 @dataclass
@@ -1107,7 +1153,7 @@ class _Tally:
 @contextmanager
 def _workers(
     processes: Processes | None, build: Callable[[], Resources] | None
-) -> Iterator[tuple[Executor, ProcessPoolExecutor | None]]:
+) -> Iterator[tuple[Executor, _Pool | None]]:
     """The writer (a thread, or a process) and the decider pool (None: no deciders).
 
     Leaving waits for the work in flight, the writer's last, so no commit can still move the
@@ -1118,15 +1164,15 @@ def _workers(
         if processes is None:
             writer = ThreadPoolExecutor(1, thread_name_prefix="backfill-commit")
         else:
-            writer = _spawn(1, processes.database_url, None)
+            writer = _spawn(1, processes.database_url, None).executor
         stack.enter_context(writer)
         deciders = None
         if processes is not None and processes.deciders:
             if build is None:
                 raise ValueError("decider processes need the resources as a builder")
             deciders = _spawn(processes.deciders, processes.database_url, build)
-            stack.enter_context(deciders)
-            stack.callback(deciders.shutdown, wait=False, cancel_futures=True)
+            stack.enter_context(deciders.executor)
+            stack.callback(deciders.executor.shutdown, wait=False, cancel_futures=True)
         yield writer, deciders
 
 
@@ -1139,24 +1185,34 @@ class _Pipeline:
     resources: Resources
     writer: Executor
     commit_one: Callable[[ChunkDecisions], ChunkResult]
-    deciders: ProcessPoolExecutor | None
-    share: int  # chunk i is decided here when i % share == 0, else by a decider
+    deciders: _Pool | None
+    share: int  # with deciders up: of every `share` chunks, one is decided here
     tally: _Tally
     in_flight: deque[tuple[Future[ChunkResult], ChunkDecisions]] = field(default_factory=deque)
 
     def run(self, plan: Sequence[ChunkBounds]) -> None:
-        """Every chunk of `plan`, decided and committed; progress after each commit."""
+        """Every chunk of `plan`, decided and committed; progress after each commit.
+
+        Chunks go to the deciders only once they are set up (they build their resources as
+        this process does): until then this process decides every chunk, so a small run never
+        waits for them.
+        """
         ahead: dict[int, Future[ChunkDecisions]] = {}  # chunks queued to deciders
+        first: int | None = None  # the first chunk the deciders could take
         queued = 0  # chunks before this one were considered for queueing
         ready: ChunkDecisions | None = None  # decided, not yet committed
+        deciders = self.deciders
         for index, bounds in enumerate(plan):
-            while self.deciders is not None and queued < min(len(plan), index + 2 * self.share):
-                if queued % self.share:  # each decider gets its chunks two rounds ahead
-                    ahead[queued] = self.deciders.submit(
+            if deciders is not None and first is None and deciders.ready():
+                first = queued = index + 1
+            end = min(len(plan), index + 2 * self.share)  # deciders work two rounds ahead
+            while deciders is not None and first is not None and queued < end:
+                if (queued - first) % self.share < self.share - 1:
+                    ahead[queued] = deciders.executor.submit(
                         _decide_in_worker, self.scope, plan[queued], self.resources.versions
                     )
                 queued += 1
-            here = index % self.share == 0
+            here = index not in ahead
             if here:
                 started = time.perf_counter()
                 with self.sessions() as session:

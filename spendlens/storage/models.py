@@ -119,6 +119,8 @@ class Transaction(Base):
         Index("ix_transactions_tenant_date", "tenant_id", "txn_date"),
         Index("ix_transactions_tenant_merchant", "tenant_id", "merchant_id"),
         Index("ix_transactions_tenant_amount", "tenant_id", "amount_minor"),
+        # A tenant's canonical ids in order, from the index alone: how backfills plan chunks.
+        Index("ix_transactions_tenant_canonical_id", "tenant_id", "linked_to_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

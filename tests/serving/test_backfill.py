@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -626,15 +627,17 @@ def test_worker_processes_store_what_a_thread_stores_and_resume_alike(
         migrate(engine)
         sessions = session_factory(engine)
         store(sessions, repeat=3)
-        # A writer process, and a decider process building its resources with `resources`.
+        # A writer process, and a decider process that is up before the first chunk.
         processes = Processes(f"sqlite:///{path}", deciders=1)
-        options: dict[str, Any] = {"chunk_size": 4}
+        options: dict[str, Any] = {"chunk_size": 4, "resources": resources()}
         if name == "processes":
-            options.update(resources=resources, processes=processes)
-        else:
-            options.update(resources=resources())
+            marker = path.parent / "decider-up"
+            build = partial(after_the_decider, os.getpid(), str(marker), "7")
+            options.update(resources=build, processes=processes)
         with pytest.raises(CrashError):
             run_backfill(sessions, Scope(TENANT), progress=crash_after(2), **options)
+        if name == "processes":
+            marker.unlink()  # the resumed run starts a decider of its own
         with sessions() as session:
             crashed = session.scalars(select(BackfillRun.scanned)).one()
         # Chunks 0-2 were committed; with a decider, chunk 3's commit may have been in flight.
@@ -642,6 +645,8 @@ def test_worker_processes_store_what_a_thread_stores_and_resume_alike(
         seen: list[Progress] = []
         result = run_backfill(sessions, Scope(TENANT), progress=seen.append, **options)
         assert (result.run.resumed, result.run.scanned, result.run.changed) == (True, 21, 21)
+        # Only a chunk a decider decided makes this process wait for one.
+        assert ("decider_wait_s" in result.timings) is (name == "processes")
         left = -(-(21 - crashed) // 4)  # the rest of the rows after the cursor, in chunks of 4
         assert [p.chunk for p in seen] == list(range(left))
         rows = categories(sessions).values()
@@ -654,9 +659,23 @@ def test_worker_processes_store_what_a_thread_stores_and_resume_alike(
     assert thread == processes_stored
 
 
-def versions_by_process(parent: int) -> Resources:
-    """Model version 7 in the process `parent`, 8 in any other (as if the champion moved)."""
-    return resources(version="7" if os.getpid() == parent else "8")
+def after_the_decider(parent: int, marker: str, decider_version: str) -> Resources:
+    """Resources (model version 7) that the process `parent` builds only once a decider is up.
+
+    Deciders take chunks only once they are set up; without waiting, a run this small would
+    be over before one is. A decider builds `decider_version` and then writes `marker`.
+    """
+    if os.getpid() != parent:
+        built = resources(version=decider_version)
+        Path(marker).touch()
+        return built
+    deadline = time.monotonic() + 120
+    while not Path(marker).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no decider process came up in 120 s")
+        time.sleep(0.05)
+    time.sleep(0.5)  # its set-up no-op reports back to the pool
+    return resources(version="7")
 
 
 @pytest.mark.usefixtures("importable_tests")
@@ -668,7 +687,7 @@ def test_a_decider_process_with_other_versions_fails_the_run(
     migrate(engine)
     sessions = session_factory(engine)
     store(sessions)
-    build = partial(versions_by_process, os.getpid())
+    build = partial(after_the_decider, os.getpid(), str(path.parent / "decider-up"), "8")
 
     with pytest.raises(BackfillError, match="the run uses"):
         run_backfill(

@@ -1,4 +1,4 @@
-"""backfill audit records apart from the decision log
+"""backfill audit records apart from the decision log; an index to plan backfills
 
 Revision ID: 0006
 Revises: 0005
@@ -28,7 +28,15 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "transaction_id", name=op.f("pk_backfill_changes")),
     )
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_transactions_tenant_canonical_id",
+            ["tenant_id", "linked_to_id", "id"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_transactions_tenant_canonical_id")
     op.drop_table("backfill_changes")
