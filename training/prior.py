@@ -56,7 +56,12 @@ def prior_text(frame: pd.DataFrame) -> np.ndarray:
     """
     parts = [_column(frame, name) for name in ("description", "merchant_name", "mcc_description")]
     joined = parts[0] + " | " + parts[1] + " | " + parts[2]
-    return np.array([_clean(text) for text in joined], dtype=object)
+    # Each distinct text cleaned once: statements repeat descriptions (subscriptions, stores).
+    cleaned: dict[str, str] = {}
+    return np.array(
+        [cleaned[t] if t in cleaned else cleaned.setdefault(t, _clean(t)) for t in joined],
+        dtype=object,
+    )
 
 
 def _column(frame: pd.DataFrame, name: str) -> Any:
