@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import flow, get_run_logger, task
@@ -241,7 +240,7 @@ def backfill_chunks(
 
 
 def pinned_resources(settings: Settings, scope: Scope, versions: Versions) -> Resources:
-    """The resources of exactly these versions (a local run's processes each build theirs)."""
+    """The resources of exactly these versions (the decider processes get a copy)."""
     from serving.backfill import load_resources  # noqa: PLC0415
 
     return load_resources(
@@ -269,7 +268,7 @@ def backfill_here(
     result = run_backfill(
         sessions,
         scope,
-        partial(pinned_resources, settings, scope, versions),
+        pinned_resources(settings, scope, versions),
         chunk_size=chunk_size,
         resume=resume,
         fresh=fresh,

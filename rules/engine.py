@@ -627,6 +627,7 @@ class CompiledRules:
         self._discrete: list[tuple[dict[Any, list[int]], _KeyOf]] = []
         self._evaluations: dict[tuple[int, ...], Evaluation] = {}  # by sorted hits
         self._state: _State | None = None  # built on first use
+        self._source: tuple[Rule, ...] = ()  # the enabled rules, for pickling
 
     @classmethod
     def compile(cls, rules: Iterable[Rule]) -> CompiledRules:
@@ -636,6 +637,7 @@ class CompiledRules:
         """
         self = cls()
         enabled = [r for r in rules if r.enabled]
+        self._source = tuple(enabled)
         # Python's sort is stable: duplicate ids (not expected) keep their input order.
         enabled.sort(key=lambda r: rank_key(_template(r, ()), len(r.conditions)))
         self._count = len(enabled)
@@ -731,6 +733,10 @@ class CompiledRules:
     def __len__(self) -> int:
         """Number of enabled rules."""
         return self._count
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its rules, compiled again when loaded (its C indexes do not pickle)."""
+        return (CompiledRules.compile, (self._source,))
 
     def _date_hits(self, date: dt.date) -> tuple[int, ...]:
         """Sorted hits of every date-part condition on `date`."""

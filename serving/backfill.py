@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing
+import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -1023,9 +1024,9 @@ class Processes:
     """Run a backfill's commits, and some of its chunks, in processes of their own.
 
     Every process connects to the database at `database_url` (the one the run's `sessions`
-    open). One writer process commits, in order. Each of `deciders` processes reads and decides
-    a share of the chunks (chunk i goes to process i mod (deciders + 1), 0 being the caller),
-    with the resources it builds once with the run's resources builder.
+    open). One writer process commits, in order. Each of `deciders` processes, once it is set
+    up with its copy of the run's resources, reads and decides a share of the chunks (of every
+    deciders + 1 chunks, one is left to the caller).
     """
 
     database_url: str
@@ -1150,11 +1151,32 @@ class _Tally:
             )
 
 
+@dataclass
+class _Workers:
+    """The writer (a thread, or a process) and, once started, the decider processes."""
+
+    writer: Executor
+    stack: ExitStack
+    processes: Processes | None
+    deciders: _Pool | None = None
+
+    @property
+    def deciders_due(self) -> bool:
+        """Whether the run has decider processes that are not started yet."""
+        return bool(self.processes and self.processes.deciders and self.deciders is None)
+
+    def start_deciders(self, build: Callable[[], Resources]) -> None:
+        """Start the decider processes (once), each building its resources with `build`."""
+        if not self.deciders_due or self.processes is None:
+            return
+        self.deciders = _spawn(self.processes.deciders, self.processes.database_url, build)
+        self.stack.enter_context(self.deciders.executor)
+        self.stack.callback(self.deciders.executor.shutdown, wait=False, cancel_futures=True)
+
+
 @contextmanager
-def _workers(
-    processes: Processes | None, build: Callable[[], Resources] | None
-) -> Iterator[tuple[Executor, _Pool | None]]:
-    """The writer (a thread, or a process) and the decider pool (None: no deciders).
+def _workers(processes: Processes | None) -> Iterator[_Workers]:
+    """The run's worker processes (or commit thread), stopped when leaving.
 
     Leaving waits for the work in flight, the writer's last, so no commit can still move the
     cursor after it; chunks queued for deciders and not started are dropped.
@@ -1166,14 +1188,7 @@ def _workers(
         else:
             writer = _spawn(1, processes.database_url, None).executor
         stack.enter_context(writer)
-        deciders = None
-        if processes is not None and processes.deciders:
-            if build is None:
-                raise ValueError("decider processes need the resources as a builder")
-            deciders = _spawn(processes.deciders, processes.database_url, build)
-            stack.enter_context(deciders.executor)
-            stack.callback(deciders.executor.shutdown, wait=False, cancel_futures=True)
-        yield writer, deciders
+        yield _Workers(writer, stack, processes)
 
 
 @dataclass
@@ -1266,19 +1281,28 @@ def run_backfill(
 
     Args:
         resources: what chunks are decided with, or a picklable callable (a module-level
-            function, or a functools.partial of one) that builds them. Decider processes need
-            the callable: each process calls it once, this one after starting the others so
-            that all of them build at the same time. Every chunk checks that its process has
-            the run's model and rule versions.
+            function, or a functools.partial of one) that builds them. Decider processes get
+            a pickled copy of the resources; given the callable, each process calls it
+            instead, at the same time as this one (for resources that do not pickle: on 2
+            cores the copy is faster, the builds competed for the cores). Every chunk checks
+            that its process has the run's model and rule versions.
 
     A failure marks the run failed (resumable) and is raised again.
     """
-    build = None if isinstance(resources, Resources) else resources
     tally = _Tally(progress)
-    with _workers(processes, build) as (writer, deciders):
+    with _workers(processes) as workers:
         started = time.perf_counter()
-        mine = resources if isinstance(resources, Resources) else resources()
-        tally.add("resources_s", time.perf_counter() - started)
+        if isinstance(resources, Resources):
+            mine = resources
+        else:
+            workers.start_deciders(resources)  # they build theirs while this process does
+            mine = resources()
+            tally.add("resources_s", time.perf_counter() - started)
+        if workers.deciders_due:  # they get a copy of these: built once, not once per process
+            started = time.perf_counter()
+            copy = pickle.dumps(mine, pickle.HIGHEST_PROTOCOL)
+            workers.start_deciders(partial(pickle.loads, copy))
+            tally.add("copy_resources_s", time.perf_counter() - started)
         with sessions() as session:
             run = open_run(session, scope, mine.versions, resume=resume, fresh=fresh)
         if run.status == RunStatus.DONE:
@@ -1288,11 +1312,11 @@ def run_backfill(
             sessions,
             scope,
             mine,
-            writer,
+            workers.writer,
             partial(_commit_with, sessions, run.id)
             if processes is None
             else partial(_commit_in_worker, run.id),
-            deciders,
+            workers.deciders,
             1 + (processes.deciders if processes is not None else 0),
             tally,
         )

@@ -73,6 +73,10 @@ class Taxonomy:
             self, "_children", MappingProxyType({k: tuple(v) for k, v in children.items()})
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its fields, validated again when loaded (read-only maps do not pickle)."""
+        return (Taxonomy, (self.name, self.version, self.categories))
+
     def get(self, label: str) -> Category | None:
         """The category with this label, or None."""
         return self._by_label.get(label)

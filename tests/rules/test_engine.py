@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import pickle
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -573,3 +574,25 @@ def test_threads_sharing_one_rule_set_get_the_same_results(
     for i, evaluations in enumerate(runs):
         got = [[m.rule_id for m in e.matches] for e in evaluations]
         assert got == expected[i:] + expected[:i]
+
+
+def test_a_pickled_rule_set_matches_as_the_original() -> None:
+    # Backfill decider processes get a pickled copy of the compiled rules.
+    rules = [
+        rule(text("contains", "starbucks"), id="coffee", priority=50),
+        rule(text("regex", r"#\d{4}\b"), id="store", category="STORE", priority=60),
+        rule(
+            MccCondition(op="equals", values=("5814",)),
+            AmountCondition(op="lt", value=Decimal("20")),
+            id="cheap-food",
+            category="FOOD",
+        ),
+        rule(text("contains", "peet"), id="disabled", enabled=False),
+    ]
+    compiled = CompiledRules.compile(rules)
+    copy = pickle.loads(pickle.dumps(compiled))  # noqa: S301 - our own object, just pickled
+
+    assert len(copy) == len(compiled) == 3
+    for transaction in (BASE, txn(amount_minor=5000), txn(description="PEETS", mcc=None)):
+        assert copy.evaluate(transaction) == compiled.evaluate(transaction)
+    assert [m.rule_id for m in copy.evaluate(BASE).matches] == ["cheap-food", "store", "coffee"]

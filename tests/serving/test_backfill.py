@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 import time
 import uuid
 from collections.abc import Sequence
@@ -441,6 +442,25 @@ def test_a_tenant_backfill_never_touches_another_tenant(
     assert result.run.scanned == len(ROWS)
     with sessions() as session, pytest.raises(BackfillError, match="no backfill run"):
         get_run(session, OTHER, result.run.id)
+
+
+def test_a_pickled_copy_of_the_resources_decides_as_the_original(
+    sessions: sessionmaker[Session],
+) -> None:
+    # Decider processes decide with a pickled copy of the run's resources.
+    store(sessions, repeat=2)
+    original = resources(rules=(COFFEE, GROCERIES))
+    copy = pickle.loads(pickle.dumps(original, pickle.HIGHEST_PROTOCOL))  # noqa: S301 - ours
+    scope = Scope(TENANT)
+
+    with sessions() as session:
+        (chunk,) = plan_chunks(session, scope, None, chunk_size=100)
+        decided = compute_chunk(session, scope, chunk, original).frame
+        again = compute_chunk(session, scope, chunk, copy).frame
+
+    assert copy.versions == original.versions
+    assert set(decided["source"]) == {"rule", "model"}
+    pd.testing.assert_frame_equal(again, decided)
 
 
 @pytest.mark.parametrize("with_model", [True, False], ids=["model", "rules-only"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,14 @@ def test_crosswalk_mapping_is_read_only_and_hashable() -> None:
     source["Food"] = "FOOD"
     assert "Food" not in walk.mapping
     assert hash(walk) == hash(Crosswalk("t", "target", {"Dining": "RESTAURANT"}))
+
+
+def test_a_taxonomy_survives_a_pickle_round_trip() -> None:
+    # Backfill decider processes get a pickled copy of the run's taxonomy.
+    default = load_default_taxonomy()
+    copy = pickle.loads(pickle.dumps(default))  # noqa: S301 - our own object, just pickled
+
+    assert copy == default
+    assert [c.label for c in copy.categories] == [c.label for c in default.categories]
+    leaf = next(c.label for c in default.categories if c.parent is not None)
+    assert copy.primary_of(leaf) == default.primary_of(leaf)
