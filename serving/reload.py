@@ -61,6 +61,10 @@ class UnknownTenantError(LookupError):
     """The pool does not serve this tenant."""
 
 
+class TenantMismatchError(ValueError):
+    """A request names another tenant than the one its categorizer serves."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReloadEvent:
     """One reload the pool attempted."""

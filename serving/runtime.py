@@ -23,6 +23,7 @@ from rules.inputs import rule_input_of_normalized
 from serving.cascade import cascade
 from serving.decisions import DecisionInputs
 from serving.explain import merchant_evidence, occlusions, ranked_drops
+from serving.reload import TenantMismatchError
 from serving.routing import RoutingPolicy, Source
 from serving.schemas import (
     TOP_K,
@@ -67,10 +68,6 @@ class ServingModel:
     name: str
     version: str
     source: str = "registry"  # or "cache": the registry was down when it loaded
-
-
-class TenantMismatchError(ValueError):
-    """A request names another tenant than the one this categorizer serves."""
 
 
 @dataclass

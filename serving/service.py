@@ -49,8 +49,7 @@ from serving.decisions import (
 from serving.http_routes import UPLOAD_KEY, RestRoutes, Upload
 from serving.metrics import service_metrics
 from serving.openapi import OpenAPIDocs
-from serving.reload import UnknownTenantError
-from serving.runtime import TenantMismatchError
+from serving.reload import TenantMismatchError, UnknownTenantError
 from serving.schemas import (
     MAX_BATCH,
     BatchRequest,
