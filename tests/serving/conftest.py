@@ -26,9 +26,8 @@ from serving.decisions import (
     InMemoryDecisionLog,
     SqlDecisionLog,
 )
-from serving.reload import CategorizerPool, UnknownTenantError
+from serving.reload import CategorizerPool, TenantMismatchError, UnknownTenantError
 from serving.routing import Route, Source
-from serving.runtime import TenantMismatchError
 from serving.schemas import CategorizeRequest, CategorizeResponse, Explanation
 from serving.service import Authenticator, create_service, sql_authenticator
 from spendlens.auth import ApiKeyInfo, Scope

@@ -13,8 +13,9 @@ import pytest
 from features.transforms import FEATURE_COLUMNS, feature_defaults
 from rules.engine import CompiledRules
 from rules.models import Rule, TextCondition
+from serving.reload import TenantMismatchError
 from serving.routing import Route, RoutingPolicy, Source
-from serving.runtime import EXPLAIN_MAX_ROWS, Categorizer, ServingModel, TenantMismatchError
+from serving.runtime import EXPLAIN_MAX_ROWS, Categorizer, ServingModel
 from serving.schemas import CategorizeRequest
 from spendlens.normalize.transaction import Normalizer
 from spendlens.taxonomy import Category, Taxonomy
