@@ -30,7 +30,8 @@ newest unfinished run of the same tenant, taxonomy and dates) continues after th
 chunk. A chunk committed twice is skipped, so retries are harmless. A resumed run whose champion
 or rule set changed since it started is marked `superseded` and a fresh run starts instead, so
 every transaction ends with the newest decision. In `run_backfill` the next chunk is decided
-while the previous one commits (one committer thread; commits stay in order).
+while the previous one commits (one writer, a thread or a process; commits stay in order), and
+decider processes can take a share of the chunks (`Processes`).
 """
 
 from __future__ import annotations
@@ -189,6 +190,14 @@ class PointInTimeFeatures:
         return features
 
 
+def _bind_processor(compiled: Any, name: str, dialect: Any) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy renders parameter `name` of `compiled` for the driver (None: as is)."""
+    processor: Callable[[Any], Any] | None = (
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+    )
+    return processor
+
+
 def _tuples(session: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The rows of a SELECT as plain tuples, without result processing.
 
@@ -205,7 +214,7 @@ def _tuples(session: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any,
         return [tuple(row) for row in connection.execute(stmt)]
     params = []
     for name in names:
-        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        process = _bind_processor(compiled, name, dialect)
         value = compiled.params[name]
         params.append(process(value) if process is not None else value)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -903,7 +912,7 @@ def _executemany(session: Session, stmt: Any, columns: dict[str, list[Any]]) -> 
     ordered: list[list[Any]] = []
     for name in names:
         column = columns[name]
-        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        process = _bind_processor(compiled, name, dialect)
         if process is not None:
             # Columns repeat a few objects (the chunk's timestamp): render
             # each object once. Keyed by identity: `column` keeps every object alive meanwhile.
