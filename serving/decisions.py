@@ -12,14 +12,15 @@ import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
-
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Any, Protocol
 
 from serving.schemas import CategorizeRequest, CategorizeResponse
-from spendlens.settings import Settings
-from spendlens.storage.models import Base, Decision, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from spendlens.settings import Settings
+    from spendlens.storage.models import Decision
 
 DEFAULT_TAXONOMY = "default"
 
@@ -71,7 +72,7 @@ class DecisionRecord:
         return cls(
             id=response.decision_id,
             tenant_id=tenant,
-            created_at=now or utcnow(),
+            created_at=now or _utcnow(),
             fingerprint=fingerprint(tenant, request),
             description=inputs.description,
             category=response.category,
@@ -147,6 +148,12 @@ class DecisionLog(Protocol):
         """
 
 
+def _utcnow() -> dt.datetime:
+    """spendlens.storage.models.utcnow, without importing SQLAlchemy: `bentoml serve`'s
+    supervisor imports this module and never touches the database (20 MB less)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -202,6 +209,10 @@ class SqlDecisionLog:
         there is no cross-request buffering, which would be faster but could lose decisions
         that were already returned.
         """
+        from sqlalchemy import insert  # noqa: PLC0415
+
+        from spendlens.storage.models import Base, Decision  # noqa: PLC0415
+
         if not records:
             return
         rows = [
@@ -236,6 +247,10 @@ class SqlDecisionLog:
             session.execute(insert(Base.metadata.tables[Decision.__tablename__]), rows)
 
     def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        from spendlens.storage.models import Decision  # noqa: PLC0415
+
         with self.sessions() as session:
             row = session.scalar(
                 select(Decision).where(Decision.tenant_id == tenant, Decision.id == decision_id)
@@ -252,7 +267,10 @@ class SqlDecisionLog:
         the transaction's merchant); a correction kept on the decision row alone is audit
         data until the transaction is loaded.
         """
+        from sqlalchemy import select  # noqa: PLC0415
+
         from rules.governance import learn  # noqa: PLC0415
+        from spendlens.storage.models import Decision  # noqa: PLC0415
         from spendlens.storage.repository import (  # noqa: PLC0415
             UnknownTransactionError,
             record_feedback,
@@ -292,7 +310,7 @@ class SqlDecisionLog:
                     pass  # not loaded (yet): the decision row keeps the correction
             row.corrected_category = category
             row.corrected_by = by
-            row.corrected_at = row.resolved_at = utcnow()
+            row.corrected_at = row.resolved_at = _utcnow()
             row.resolved_by = by
             merchant = row.features.get("merchant_id")
             decisions = learn(
@@ -343,7 +361,7 @@ class InMemoryDecisionLog:
             raise UnknownDecisionError(f"no decision {decision_id!r}")
         if category not in self.labels:
             raise UnknownCategoryError(f"{category!r} is not a category of the taxonomy")
-        now = utcnow()
+        now = _utcnow()
         self.rows[decision_id] = replace(
             row,
             corrected_category=category,

@@ -30,12 +30,10 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import asdict
 from http import HTTPStatus
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import bentoml
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse, Response
 
 from serving.decisions import (
@@ -81,6 +79,11 @@ from spendlens.auth import ApiKeyInfo
 from spendlens.auth import Scope as KeyScope
 from spendlens.money import from_minor
 from spendlens.settings import Settings
+
+if TYPE_CHECKING:
+    # SQLAlchemy is imported where a database is used: `bentoml serve`'s supervisor imports
+    # this module and never is.
+    from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ AuthenticatorFactory = Callable[[], Authenticator]
 DecisionLogFactory = Callable[[], DecisionLog]
 # The session factory of the tenant data (transactions, labels, decisions); called per request,
 # so it must be cheap (the default builds its engine once per process).
-SessionsFactory = Callable[[], sessionmaker[Session]]
+SessionsFactory = Callable[[], "sessionmaker[Session]"]
 
 
 def default_pool() -> PoolLike:
@@ -521,6 +524,8 @@ class SpendlensAPI:
         return _respond(ctx, self._review_queue(ctx))
 
     def _review_queue(self, ctx: bentoml.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
         from serving import review  # noqa: PLC0415
 
         key = self._authorize(ctx, KeyScope.REVIEW)
@@ -558,6 +563,8 @@ class SpendlensAPI:
         return _respond(ctx, self._resolve_review(payload, ctx))
 
     def _resolve_review(self, payload: dict[str, Any], ctx: bentoml.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
         from serving import review  # noqa: PLC0415
 
         key = self._authorize(ctx, KeyScope.REVIEW)
@@ -598,6 +605,8 @@ class SpendlensAPI:
         return _respond(ctx, self._ingest_transactions(ctx))
 
     def _ingest_transactions(self, ctx: bentoml.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
         from serving import transactions  # noqa: PLC0415
         from spendlens.ingest.types import NotAStatementError  # noqa: PLC0415
 
@@ -674,6 +683,8 @@ class SpendlensAPI:
         return _respond(ctx, self._list_transactions(ctx))
 
     def _list_transactions(self, ctx: bentoml.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
         from serving import transactions  # noqa: PLC0415
 
         parsed = self._listing_query(ctx, TransactionQuery)
@@ -711,6 +722,8 @@ class SpendlensAPI:
         return _respond(ctx, self._export_transactions(ctx))
 
     def _export_transactions(self, ctx: bentoml.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
         from serving import transactions  # noqa: PLC0415
 
         parsed = self._listing_query(ctx, ExportQuery)
@@ -737,6 +750,8 @@ class SpendlensAPI:
         return _respond(ctx, self._spend_report(ctx))
 
     def _spend_report(self, ctx: bentoml.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
         from serving import transactions  # noqa: PLC0415
 
         key = self._authorize_any(ctx, KeyScope.CATEGORIZE, KeyScope.REVIEW)

@@ -3,6 +3,10 @@ fake keys and an in-memory decision log (see conftest.py)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +35,25 @@ def test_module_service_is_the_bentofile_entry_point() -> None:
     assert Spendlens.name == "spendlens"
     assert {"categorize", "categorize_batch", "feedback", "status"} <= set(Spendlens.apis)
     assert str(Spendlens.config["http"]["host"]) == "127.0.0.1"
+
+
+def test_the_serve_supervisor_imports_neither_the_model_stack_nor_the_database() -> None:
+    # `bentoml serve` imports this module in its supervisor process, which only starts the
+    # worker: pandas, scikit-learn or SQLAlchemy there would be memory counted for nothing.
+    probe = (
+        "import json, sys; import serving.service; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run(  # noqa: S603 -- this interpreter, a fixed probe
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    loaded = set(json.loads(done.stdout))
+    assert "bentoml" in loaded  # the probe did import the service
+    assert loaded.isdisjoint({"pandas", "sklearn", "lightgbm", "sqlalchemy", "feast", "mlflow"})
 
 
 def test_categorize_returns_a_decision(client: TestClient, fake: FakeCategorizer) -> None:
