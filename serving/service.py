@@ -81,8 +81,8 @@ from spendlens.money import from_minor
 from spendlens.settings import Settings
 
 if TYPE_CHECKING:
-    # SQLAlchemy is imported where a database is used: `bentoml serve`'s supervisor imports
-    # this module and never is.
+    # SQLAlchemy is imported where the database is used: `bentoml serve`'s supervisor imports
+    # this module but never touches the database.
     from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
