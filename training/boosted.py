@@ -39,6 +39,7 @@ from training.candidates import (
     fit_temperature,
     fold_ids,
     holdout_split,
+    model_columns,
     model_input,
     prior_block,
     prior_columns,
@@ -55,6 +56,8 @@ from training.scoring import PriorReuse, column_blocks, linear_proba, raw_scores
 if TYPE_CHECKING:
     import pandas as pd
     from scipy.sparse import csr_matrix
+
+    from training.columns import Columns
 
 PAIR_FEATURES = (
     "text_proba",
@@ -109,6 +112,8 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         n_jobs: LightGBM threads. One by default: OpenMP threads spin at every barrier, and on
             a busy 2-core machine two of them made boosting 40x slower than one.
     """
+
+    reads_columns = True  # predict_proba takes `Columns` as well as frames (serving's input)
 
     def __init__(
         self,
@@ -208,9 +213,9 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.blend_temperature_ = fit_temperature(blended[hold], truth[hold])
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
+    def predict_proba(self, X: pd.DataFrame | Columns) -> np.ndarray:  # noqa: N803 - sklearn API
         """Calibrated probabilities, columns in `classes_` order."""
-        frame = model_input(X)
+        frame = model_columns(X)
         if self.booster_ is None:
             return np.ones((len(frame), len(self.classes_)))
         # The prior is both a block of the text model's matrix and an input of the pairs.
@@ -225,7 +230,7 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         blended = self._blend(_mix(proba, text_proba), text_proba)
         return temper(blended, self.blend_temperature_)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
+    def predict(self, X: pd.DataFrame | Columns) -> np.ndarray:  # noqa: N803 - sklearn API
         """The most probable label of each row."""
         return np.asarray(self.classes_[self.predict_proba(X).argmax(axis=1)])
 
@@ -309,7 +314,7 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _pairs(
         self,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | Columns,
         prior: np.ndarray,
         text_proba: np.ndarray,
         truth: np.ndarray | None = None,
@@ -332,9 +337,9 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         rows, classes = np.nonzero(chosen)
 
         def row(column: str) -> np.ndarray:
-            return np.asarray(frame[column].to_numpy(dtype=np.float64)[rows])
+            return np.asarray(frame[column], dtype=np.float64)[rows]
 
-        amounts = np.log1p(frame["amount"].to_numpy(dtype=np.float64))[rows]
+        amounts = np.log1p(np.asarray(frame["amount"], dtype=np.float64))[rows]
         has_rule = (rule.sum(axis=1) > 0).astype(np.float64)
         columns = {
             "text_proba": text_proba[rows, classes],
@@ -366,9 +371,9 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         features = np.column_stack([columns[name] for name in PAIR_FEATURES])
         return rows, classes, np.asarray(features, dtype=np.float32)
 
-    def _codes(self, values: pd.Series) -> np.ndarray:
+    def _codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """Index of each value among `classes_` (-1: none, or not one of the classes)."""
-        strings = values.to_numpy(dtype=object).astype(str)
+        strings = np.asarray(values, dtype=object).astype(str)
         index = np.clip(np.searchsorted(self.classes_, strings), 0, len(self.classes_) - 1)
         return np.where(self.classes_[index] == strings, index, -1)
 

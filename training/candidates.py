@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from features.transforms import FEATURE_COLUMNS
+from training.columns import Columns
 from training.prior import PriorFeatures, PriorModel, prior_text
 from training.scoring import column_blocks, linear_proba
 
@@ -115,7 +116,7 @@ def model_input(X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803 - sklearn naming
     """A copy of `X` with every model column present and typed, missing values defaulted.
 
     Adds the derived columns the candidates read: `text` (see `training.prior.prior_text`),
-    `NUMERIC_FEATURES` and `CALENDAR_FEATURES`.
+    `NUMERIC_FEATURES` and `CALENDAR_FEATURES`. `model_columns` is the same without pandas.
     """
     import pandas as pd  # noqa: PLC0415
 
@@ -123,8 +124,40 @@ def model_input(X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803 - sklearn naming
     # Columns are coerced as arrays and the frame is built once at the end: assigning ~30
     # columns one by one dominated the cost of scoring one row. Existing columns keep their
     # place; added ones follow in the order below.
-    columns: dict[str, Any] = {name: source[name].array for name in source.columns}
-    rows = len(source)
+    return pd.DataFrame(_prepared({name: source[name].array for name in source.columns}))
+
+
+def model_columns(X: pd.DataFrame | Columns) -> Columns:  # noqa: N803 - sklearn naming
+    """`model_input` as `Columns`: what scoring reads (no frame is built per call).
+
+    A DataFrame's `event_timestamp` becomes UTC datetime64 (as `model_input` reads it).
+    """
+    if isinstance(X, Columns):
+        return Columns(_prepared({name: X[name] for name in X.columns}, len(X)), len(X))
+    columns = {str(name): X[name].to_numpy() for name in X.columns}
+    if "event_timestamp" in columns:
+        columns["event_timestamp"] = utc_datetime64(X["event_timestamp"])
+    return Columns(_prepared(columns, len(X)), len(X))
+
+
+def utc_datetime64(values: Any) -> np.ndarray:
+    """Timestamps as naive UTC datetime64[ns] (naive input is read as UTC, bad values NaT)."""
+    import pandas as pd  # noqa: PLC0415
+
+    array = np.asarray(values) if not hasattr(values, "dtype") else values
+    if isinstance(array, np.ndarray) and array.dtype.kind == "M":
+        return array.astype("datetime64[ns]")
+    parsed = pd.DatetimeIndex(pd.to_datetime(values, utc=True, errors="coerce"))
+    return np.asarray(parsed.tz_convert(None).to_numpy(dtype="datetime64[ns]"))
+
+
+def _prepared(columns: dict[str, Any], rows: int | None = None) -> dict[str, Any]:
+    """The model columns from input `columns` (name -> values), as `model_input` adds them."""
+    import pandas as pd  # noqa: PLC0415
+
+    columns = dict(columns)
+    if rows is None:
+        rows = len(next(iter(columns.values()))) if columns else 0
     for column, default in {**INPUT_DEFAULTS, **FEATURE_DEFAULTS}.items():
         if column not in columns:
             columns[column] = np.full(rows, default, dtype=object if default is None else None)
@@ -134,20 +167,30 @@ def model_input(X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803 - sklearn naming
         values = np.asarray(columns[column], dtype=object).copy()
         values[pd.isna(values)] = None
         columns[column] = values
-    amount = np.asarray(pd.to_numeric(np.asarray(columns["amount"]), errors="coerce"))
+    amount = _numeric(columns["amount"])
     if amount.dtype.kind == "f":
         amount = np.where(np.isnan(amount), 0.0, amount)
     columns["amount"] = np.abs(amount)
     for column, default in FEATURE_DEFAULTS.items():
         if column not in CATEGORY_FEATURES:
-            value = np.asarray(pd.to_numeric(np.asarray(columns[column]), errors="coerce"))
+            value = _numeric(columns[column])
             if not isinstance(default, float) and value.dtype.kind == "f":
                 value = np.where(np.isnan(value), default, value)
             columns[column] = value
     text_columns = ("description", "merchant_name", "mcc_description")
-    columns[_TEXT] = prior_text(pd.DataFrame({name: columns[name] for name in text_columns}))
+    columns[_TEXT] = prior_text(Columns({name: columns[name] for name in text_columns}, rows))
     columns.update(_numeric_columns(columns))
-    return pd.DataFrame(columns)
+    return columns
+
+
+def _numeric(values: Any) -> np.ndarray:
+    """`pd.to_numeric(values, errors="coerce")` as an array; numeric arrays pass unchanged."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iuf":  # what to_numeric returns for them as well
+        return array
+    import pandas as pd  # noqa: PLC0415
+
+    return np.asarray(pd.to_numeric(array, errors="coerce"))
 
 
 def _strings(values: Any) -> np.ndarray:
@@ -162,15 +205,11 @@ def _strings(values: Any) -> np.ndarray:
 
 def _numeric_columns(frame: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Derived numeric columns: scaled to about [0, 1] so linear models need no scaler."""
-    import pandas as pd  # noqa: PLC0415
 
     amount = np.asarray(frame["amount"], dtype=np.float64)
     median = np.asarray(frame["m_amount_median"], dtype=np.float64)
-    timestamps = pd.DatetimeIndex(
-        pd.to_datetime(frame["event_timestamp"], utc=True, errors="coerce")
-    )
-    weekday = np.asarray(timestamps.dayofweek, dtype=np.float64)
-    mcc = np.asarray(pd.to_numeric(np.asarray(frame["mcc"]), errors="coerce"), dtype=np.float64)
+    weekday, day = _calendar(frame["event_timestamp"])
+    mcc = np.asarray(_numeric(frame["mcc"]), dtype=np.float64)
 
     def log_count(column: str) -> np.ndarray:
         values = np.asarray(frame[column], dtype=np.float64)
@@ -199,10 +238,22 @@ def _numeric_columns(frame: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "log_am_confirmed_count": log_count("am_confirmed_count"),
         "log_am_last_category_count": log_count("am_last_category_count"),
         "day_of_week": weekday,
-        "day_of_month": np.asarray(timestamps.day, dtype=np.float64),
+        "day_of_month": day,
         "mcc_code": mcc,
         "mcc_group": np.floor(mcc / 100.0),
     }
+
+
+def _calendar(timestamps: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(day of week, Monday 0; day of month) of UTC timestamps as floats, NaN where missing."""
+    days = utc_datetime64(timestamps).astype("datetime64[D]")
+    missing = np.isnat(days)
+    # 1970-01-01, day 0, was a Thursday (weekday 3).
+    weekday = ((days.astype(np.int64) + 3) % 7).astype(np.float64)
+    day = (days - days.astype("datetime64[M]")).astype(np.int64).astype(np.float64) + 1.0
+    weekday[missing] = np.nan
+    day[missing] = np.nan
+    return weekday, day
 
 
 def _share(frame: Mapping[str, Any], column: str) -> np.ndarray:
@@ -438,6 +489,8 @@ class LinearCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         char: include character n-grams (None: when there are at most 20,000 rows).
     """
 
+    reads_columns = True  # predict_proba takes `Columns` as well as frames (serving's input)
+
     def __init__(
         self,
         prior: PriorModel | None = None,
@@ -503,14 +556,14 @@ class LinearCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         )
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
+    def predict_proba(self, X: pd.DataFrame | Columns) -> np.ndarray:  # noqa: N803 - sklearn API
         """Calibrated probabilities, columns in `classes_` order."""
         steps = dict(self.pipeline_.steps)
         # The pipeline's own steps without sklearn's per-call checks (see training.scoring).
-        matrix = column_blocks(steps["features"], model_input(X))
+        matrix = column_blocks(steps["features"], model_columns(X))
         return temper(linear_proba(steps["model"], matrix), self.temperature_)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
+    def predict(self, X: pd.DataFrame | Columns) -> np.ndarray:  # noqa: N803 - sklearn API
         """The most probable label of each row."""
         return np.asarray(self.classes_[self.predict_proba(X).argmax(axis=1)])
 

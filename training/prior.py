@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
     from rules.engine import CompiledRules
+    from training.columns import Columns
 
 # Bump when the prior's data, features or model change: cached priors of other versions are
 # then ignored (they stay on disk until someone deletes them).
@@ -48,7 +49,7 @@ MCC_DROPOUT = 0.5  # share of generated rows the prior sees without their MCC de
 _MEMO_SIZE = 4  # sets of texts whose prior probabilities are kept in memory
 
 
-def prior_text(frame: pd.DataFrame) -> np.ndarray:
+def prior_text(frame: pd.DataFrame | Columns) -> np.ndarray:
     """The text the prior reads: description, merchant name and MCC description of each row.
 
     Lower case, every digit turned into "0" (store and reference numbers differ per row but
@@ -64,13 +65,21 @@ def prior_text(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _column(frame: pd.DataFrame, name: str) -> Any:
+def _column(frame: pd.DataFrame | Columns, name: str) -> Any:
     if name not in frame.columns:
         return np.full(len(frame), "", dtype=object)
-    values = frame[name].to_numpy(dtype=object)
+    values = np.asarray(frame[name], dtype=object)
     if all(type(value) is str for value in values):  # the usual case: no pandas round trip
         return values
-    return frame[name].fillna("").astype(str).to_numpy(dtype=object)
+    import pandas as pd  # noqa: PLC0415
+
+    # What `fillna("").astype(str)` gives, without building a Series (a request's MCC
+    # columns hold None more often than not).
+    missing = pd.isna(values)
+    texts = ["" if absent else str(value) for value, absent in zip(values, missing, strict=True)]
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts
+    return out
 
 
 def _clean(text: str) -> str:
@@ -165,7 +174,7 @@ class PriorModel:
 
         return hstack([v.transform(texts) for v in self.vectorizers], format="csr")
 
-    def probabilities(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(self, frame: pd.DataFrame | Columns) -> tuple[np.ndarray, np.ndarray]:
         """(primary, detailed) probabilities of each row, in `primaries` / `detailed` order.
 
         The last few results are memoized per set of texts: candidates fitted one after the
@@ -221,36 +230,55 @@ class PriorModel:
         features = self.features(texts)
         scores = self.primary_model.proba(features)
         p_index = {label: i for i, label in enumerate(self.primaries)}
-        d_index = {label: i for i, label in enumerate(self.detailed)}
-        for j, label in enumerate(self.primary_model.classes):
-            primary[:, p_index[label]] = scores[:, j]
+        primary[:, [p_index[label] for label in self.primary_model.classes]] = scores
         if not self.child_models:
             return primary, detailed
-        weights, intercepts, children = self._children()
-        # One product for every child model: a product per parent cost more than its math.
+        weights, intercepts, layout = self._children()
+        # One product and one pass of array math for every child model together: a loop over
+        # the parents cost more than the arithmetic (see `LinearOvR.proba_of_scores`).
         logits = np.asarray(features @ weights, dtype=np.float64) + intercepts
-        for parent, model, start, stop in children:
-            weight = primary[:, p_index[parent]]
-            child = model.proba_of_scores(logits[:, start:stop], n)
-            for j, label in enumerate(model.classes):
-                detailed[:, d_index[label]] = weight * child[:, j]
+        odds = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        totals = np.add.reduceat(odds, layout.starts, axis=1)
+        totals = np.where(totals > 0, totals, 1.0)
+        child = odds / totals[:, layout.child_of]
+        detailed[:, layout.detailed] = primary[:, layout.parent] * child
         return primary, detailed
 
-    def _children(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, LinearOvR, int, int]]]:
-        """Every child model's weights side by side, with each one's column span; built once."""
+    def _children(self) -> tuple[np.ndarray, np.ndarray, _ChildLayout]:
+        """Every child model's weights side by side, with where each column goes; built once."""
         found = self.__dict__.get("_children_store")
         if found is None:
-            spans: list[tuple[str, LinearOvR, int, int]] = []
-            blocks, intercepts, start = [], [], 0
-            for parent, model in self.child_models.items():
+            p_index = {label: i for i, label in enumerate(self.primaries)}
+            d_index = {label: i for i, label in enumerate(self.detailed)}
+            blocks, intercepts, starts = [], [], []
+            parent: list[int] = []
+            detailed: list[int] = []
+            child_of: list[int] = []
+            for number, (name, model) in enumerate(self.child_models.items()):
+                starts.append(len(parent))
                 # From `coef`, not `weights()`: that would keep a second float32 copy per child.
                 blocks.append(model.coef.astype(np.float32).T)
                 intercepts.append(np.asarray(model.intercept, dtype=np.float64))
-                spans.append((parent, model, start, start + blocks[-1].shape[1]))
-                start += blocks[-1].shape[1]
+                for label in model.classes:
+                    parent.append(p_index[name])
+                    detailed.append(d_index[label])
+                    child_of.append(number)
+            layout = _ChildLayout(
+                *(np.asarray(v, dtype=np.intp) for v in (starts, parent, detailed, child_of))
+            )
             weights = np.ascontiguousarray(np.hstack(blocks))
-            found = self.__dict__["_children_store"] = (weights, np.concatenate(intercepts), spans)
+            found = self.__dict__["_children_store"] = (weights, np.concatenate(intercepts), layout)
         return found
+
+
+@dataclass(frozen=True)
+class _ChildLayout:
+    """Where the side-by-side child columns go: one entry per child class column."""
+
+    starts: np.ndarray  # first column of each child model
+    parent: np.ndarray  # its parent's primary column
+    detailed: np.ndarray  # its detailed column
+    child_of: np.ndarray  # which child model it belongs to
 
 
 def _vectorizers() -> list[Any]:
@@ -397,7 +425,7 @@ def _starter_rules() -> CompiledRules:
     return CompiledRules.compile(load_starter_rules())
 
 
-def rule_categories(frame: pd.DataFrame) -> list[str | None]:
+def rule_categories(frame: pd.DataFrame | Columns) -> list[str | None]:
     """The category of the winning starter rule of each row (None: no rule matches).
 
     Starter rules look at description, merchant, MCC and direction only, so a row needs no
@@ -477,7 +505,7 @@ class PriorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.n_features_out_ = len(self.get_feature_names_out())
         return self
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - sklearn API
+    def transform(self, X: pd.DataFrame | Columns) -> np.ndarray:  # noqa: N803 - sklearn API
         """(n_rows, n_features_out_) float array."""
         prior: PriorModel = self.prior_
         primary, detailed = prior.probabilities(X)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 
+from training.columns import Columns
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -52,28 +54,43 @@ class PriorReuse:
 
 
 def column_blocks(
-    transformer: Any, frame: pd.DataFrame, *, prior: PriorReuse | None = None
+    transformer: Any, frame: pd.DataFrame | Columns, *, prior: PriorReuse | None = None
 ) -> csr_matrix:
     """`transformer.transform(frame).tocsr()` of a fitted sparse-output ColumnTransformer.
 
     Args:
         transformer: a fitted `ColumnTransformer` whose output is sparse.
-        frame: its input frame (the columns it was fitted on).
+        frame: its input (the columns it was fitted on), a DataFrame or `Columns`.
         prior: prior features to reuse for a matching `PriorFeatures` step.
     """
     if not getattr(transformer, "sparse_output_", False):
-        return csr_matrix(transformer.transform(frame))
+        return csr_matrix(transformer.transform(_frame(frame)))
     blocks: list[Any] = []
     for _, block, columns in transformer.transformers_:
         if isinstance(block, str):
             if block == "drop" or _empty(columns):
                 continue
             if block != "passthrough":  # pragma: no cover - sklearn knows no other string
-                return csr_matrix(transformer.transform(frame))
-            blocks.append(csr_matrix(frame[columns].to_numpy(dtype=np.float64)))
+                return csr_matrix(transformer.transform(_frame(frame)))
+            selected = frame[columns] if isinstance(columns, list) else _frame(frame)[columns]
+            blocks.append(csr_matrix(_dense(selected)))
             continue
         blocks.append(_block(block, _Selection(frame, columns), prior))
     return csr_matrix(hstack(blocks, format="csr"))
+
+
+def _frame(values: Any) -> Any:
+    """A DataFrame for sklearn's own steps, which do not read `Columns`."""
+    return values.to_frame() if isinstance(values, Columns) else values
+
+
+def _dense(values: Any) -> np.ndarray:
+    """Selected columns as a float64 matrix (a single column: one column wide)."""
+    if isinstance(values, Columns) or hasattr(values, "to_numpy"):
+        matrix = np.asarray(values.to_numpy(dtype=np.float64))
+    else:
+        matrix = np.asarray(values, dtype=np.float64)
+    return matrix.reshape(len(matrix), -1)
 
 
 class _Selection:
@@ -83,7 +100,7 @@ class _Selection:
     steps that work column by column read single columns instead.
     """
 
-    def __init__(self, frame: pd.DataFrame, columns: Any) -> None:
+    def __init__(self, frame: pd.DataFrame | Columns, columns: Any) -> None:
         self.frame = frame
         self.columns = columns
 
@@ -95,8 +112,12 @@ class _Selection:
         return None
 
     def frame_view(self) -> Any:
-        """What the ColumnTransformer would pass: `frame[columns]`."""
-        return self.frame[self.columns]
+        """What the ColumnTransformer would pass: `frame[columns]` (of `Columns`: the same
+        names, as an array for one name, as `Columns` for a list)."""
+        columns = self.columns
+        if isinstance(self.frame, Columns) and not isinstance(columns, (str, list)):
+            return _frame(self.frame)[columns]  # a slice, a mask, positions: pandas knows them
+        return self.frame[columns]
 
 
 def _empty(columns: Any) -> bool:
@@ -126,13 +147,21 @@ def _block(block: Any, values: Any, prior: PriorReuse | None) -> Any:
         if names and isinstance(block, OneHotEncoder) and _plain(block):
             return _one_hot_columns(block, [values.frame[name] for name in names])
         if names and _identity(block):  # a fitted ColumnTransformer's passthrough
-            return csr_matrix(np.column_stack([values.frame[n].to_numpy() for n in names]))
+            return csr_matrix(np.column_stack([np.asarray(values.frame[n]) for n in names]))
         values = values.frame_view()
     if isinstance(block, OneHotEncoder):
-        return one_hot(block, values)
+        return one_hot(block, _frame(values))
     if _identity(block):
-        return csr_matrix(np.asarray(values))
-    return block.transform(values)
+        return csr_matrix(_dense(values) if isinstance(values, Columns) else np.asarray(values))
+    return block.transform(values if _reads_columns(block) else _frame(values))
+
+
+def _reads_columns(block: Any) -> bool:
+    """Whether a step takes `Columns` as it takes a frame (the candidates' own steps do)."""
+    from training.prior import PriorFeatures  # noqa: PLC0415
+    from training.text import FastTfidf  # noqa: PLC0415
+
+    return isinstance(block, (PriorFeatures, FastTfidf))
 
 
 def _identity(block: Any) -> bool:

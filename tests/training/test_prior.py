@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cloudpickle
@@ -11,6 +12,7 @@ import pytest
 
 from spendlens.taxonomy import load_default_taxonomy
 from training.prior import (
+    LinearOvR,
     PriorFeatures,
     PriorModel,
     fit_prior,
@@ -51,6 +53,27 @@ def test_probabilities_are_distributions_and_detailed_refines_primary(prior: Pri
     parent = np.array([prior.primaries.index(taxonomy.primary_of(d)) for d in prior.detailed])
     summed = np.stack([detailed[:, parent == p].sum(axis=1) for p in range(16)], axis=1)
     np.testing.assert_allclose(summed, primary)
+
+
+def test_detailed_probabilities_are_each_child_models_own_scaled_by_its_parent(
+    prior: PriorModel,
+) -> None:
+    # One parent reduced to a single child class: that class gets all of its parent's mass.
+    parent, model = next(iter(prior.child_models.items()))
+    single = LinearOvR(model.classes[:1], model.coef[:1], model.intercept[:1])
+    changed = dataclasses.replace(prior, child_models={**prior.child_models, parent: single})
+    texts = prior_text(_rows("STARBUCKS STORE 01234", "SHELL OIL 55512", "XYZZY"))
+    features = changed.features(texts)
+
+    primary, detailed = changed._unique_probabilities(texts)
+
+    for name, child in changed.child_models.items():
+        weight = primary[:, [changed.primaries.index(name)]]
+        columns = [changed.detailed.index(label) for label in child.classes]
+        np.testing.assert_allclose(detailed[:, columns], weight * child.proba(features))
+    assert detailed[:, changed.detailed.index(single.classes[0])].tolist() == pytest.approx(
+        primary[:, changed.primaries.index(parent)].tolist()
+    )
 
 
 def test_prior_knows_catalog_brands_it_may_not_have_generated(prior: PriorModel) -> None:

@@ -17,9 +17,12 @@ from training.candidates import (
     MODEL_INPUT_COLUMNS,
     LinearCandidate,
     fit_candidate,
+    model_columns,
     model_input,
     temper,
+    utc_datetime64,
 )
+from training.columns import Columns, as_columns
 from training.prior import PriorModel, fit_prior
 from training.scoring import PriorReuse, column_blocks, linear_proba, one_hot
 from training.synthetic import generated_frame
@@ -81,9 +84,39 @@ def test_feature_matrix_equals_the_column_transformers(
     for frame in (data[0].iloc[:rows], _unseen_rows(data[0], rows)):
         prepared = model_input(frame)
         expected = transformer.transform(prepared)
-        fast = column_blocks(transformer, prepared)
-        assert fast.shape == expected.shape
-        np.testing.assert_allclose(fast.toarray(), expected.toarray(), atol=1e-6)
+        for fast in (
+            column_blocks(transformer, prepared),
+            column_blocks(transformer, _cols(frame)),
+        ):
+            assert fast.shape == expected.shape
+            np.testing.assert_allclose(fast.toarray(), expected.toarray(), atol=1e-6)
+
+
+def _cols(frame: pd.DataFrame) -> Columns:
+    """The model input of `frame` as serving builds it: `Columns`, UTC datetime64 times."""
+    frame = frame.reset_index(drop=True)
+    columns = as_columns(frame).with_columns(
+        {"event_timestamp": utc_datetime64(frame["event_timestamp"])}
+    )
+    return model_columns(columns)
+
+
+@pytest.mark.parametrize("rows", [1, 300])
+def test_model_columns_equal_the_model_input_frame(
+    data: tuple[pd.DataFrame, np.ndarray], rows: int
+) -> None:
+    for frame in (data[0].iloc[:rows], _unseen_rows(data[0], rows)):
+        expected = model_input(frame.reset_index(drop=True))
+        for columns in (_cols(frame), model_columns(frame)):
+            assert columns.columns == [str(c) for c in expected.columns]
+            for name in expected.columns:
+                if name == "event_timestamp":
+                    continue  # tz-aware in the frame, UTC datetime64 in Columns
+                want = expected[name].to_numpy()
+                if want.dtype.kind == "f":
+                    np.testing.assert_array_equal(columns[name], want)
+                else:
+                    assert columns[name].tolist() == want.tolist(), name
 
 
 def test_reused_prior_features_equal_computed_ones(
@@ -145,4 +178,15 @@ def test_one_hot_equals_the_encoder_and_ignores_unknown_values() -> None:
     dropping = OneHotEncoder(drop="first").fit(train)  # not the plain case: sklearn computes it
     np.testing.assert_array_equal(
         one_hot(dropping, train).toarray(), dropping.transform(train).toarray()
+    )
+
+
+@pytest.mark.parametrize("name", ["linear", "lightgbm"])
+def test_probabilities_from_columns_equal_those_from_the_frame(
+    fitted: dict[str, Any], data: tuple[pd.DataFrame, np.ndarray], name: str
+) -> None:
+    candidate = fitted[name]
+    frame = pd.concat([data[0].iloc[:50], _unseen_rows(data[0], 20)], ignore_index=True)
+    np.testing.assert_allclose(
+        candidate.predict_proba(_cols(frame)), candidate.predict_proba(frame), atol=1e-12
     )
