@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, create_engine, make_url, text
 
@@ -229,18 +230,29 @@ def online_features(
     Returns:
         FEATURE_COLUMNS, one row per input row in input order, defaults for unknown keys.
     """
-    # Plain dicts and lists end to end: serving asks for one or a few rows per request, where
-    # building frames (rows in, Feast's `to_df()` out) cost far more than the lookup itself.
     if isinstance(rows, pd.DataFrame):
         records: list[dict[str, Any]] = rows.to_dict("records")
         index = rows.index
     else:
         records = list(rows)
         index = pd.RangeIndex(len(records))
-    if not records:
-        return with_defaults(pd.DataFrame(index=index))[FEATURE_COLUMNS]
+    return pd.DataFrame(online_feature_columns(settings, records, store=store), index=index)
+
+
+def online_feature_columns(
+    settings: Settings,
+    rows: Sequence[dict[str, Any]],
+    *,
+    store: FeatureStore | None = None,
+) -> dict[str, np.ndarray]:
+    """`online_features` as typed arrays, FEATURE_COLUMNS in order (what serving reads)."""
+    # Plain dicts and lists end to end: serving asks for one or a few rows per request, where
+    # building frames (rows in, Feast's `to_df()` out) cost far more than the lookup itself.
+    absent: list[Any] = [None] * len(rows)
+    if not rows:
+        return {column: coerce_feature(absent, column) for column in FEATURE_COLUMNS}
     merchant_entities, account_entities = [], []
-    for row in records:
+    for row in rows:
         tenant = row["tenant"] if "tenant" in row else row["tenant_id"]
         prefix = key_prefix(str(tenant), str(row["taxonomy"]))
         merchant = str(row["merchant_id"])
@@ -255,11 +267,7 @@ def online_features(
         entity_rows={MERCHANT_KEY: merchant_entities, ACCOUNT_MERCHANT_KEY: account_entities},
     )
     found = response.to_dict()
-    absent = [None] * len(records)
-    return pd.DataFrame(
-        {column: coerce_feature(found.get(column, absent), column) for column in FEATURE_COLUMNS},
-        index=index,
-    )
+    return {column: coerce_feature(found.get(column, absent), column) for column in FEATURE_COLUMNS}
 
 
 def _utc(values: pd.Series) -> pd.Series:

@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from training.columns import Columns
 
 MAX_WORDS = 8  # distinct words tried per description; the first ones carry the merchant
 TOP_WORDS = 3
@@ -43,34 +44,34 @@ def without(description: str, word: str) -> str:
 
 
 def word_weights(
-    model: Any, row: pd.DataFrame, class_index: int, *, top: int = TOP_WORDS
+    model: Any, row: Columns, class_index: int, *, top: int = TOP_WORDS
 ) -> list[tuple[str, float]]:
     """The words whose removal lowers the chosen class's probability most, strongest first.
 
     Args:
-        model: anything with `predict_proba` over the model input frame.
+        model: anything with `predict_proba` over the model input columns.
         row: the one-row model input the decision was made on (with `description`).
         class_index: the chosen class's column in `predict_proba`.
     """
     words, variants = occlusions(row, 0)
     if not words:
         return []
-    scored = pd.concat([row, variants], ignore_index=True)
+    scored = Columns.concat([row, variants])
     proba = np.asarray(model.predict_proba(scored), dtype=float)[:, class_index]
     return ranked_drops(words, proba[0], proba[1:], top=top)
 
 
-def occlusions(frame: pd.DataFrame, row: int) -> tuple[list[str], pd.DataFrame]:
+def occlusions(frame: Columns, row: int) -> tuple[list[str], Columns]:
     """The words of row `row`'s description and one copy of the row without each of them.
 
     Callers score the copies together with the rows they decide on (one `predict_proba`
     call for both: most of its cost is per call, not per row).
     """
-    description = str(frame["description"].iloc[row])
+    description = str(frame["description"][row])
     words = words_of(description)
-    variants = frame.iloc[[row] * len(words)].reset_index(drop=True)
-    variants["description"] = [without(description, w) for w in words]
-    return words, variants
+    variants = frame.take([row] * len(words))
+    texts = np.array([without(description, w) for w in words], dtype=object)
+    return words, variants.with_columns({"description": texts})
 
 
 def ranked_drops(

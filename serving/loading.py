@@ -17,12 +17,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving.reload import Versions
 from serving.routing import RoutingPolicy, policy_of
 from serving.runtime import Categorizer, FeatureReader, ServingModel
 from spendlens.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -234,17 +237,15 @@ def load_rules(sessions: Callable[[], Any], tenant: str) -> Any:
 
 def feast_reader(settings: Settings) -> FeatureReader:
     """Online features from Feast; the store opens on first use (Feast imports in ~8 s)."""
-    import pandas as pd  # noqa: PLC0415
-
     store: list[Any] = []
     lock = threading.Lock()
 
-    def read(rows: list[dict[str, Any]]) -> pd.DataFrame:
-        from features.store import online_features, open_store  # noqa: PLC0415
+    def read(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        from features.store import online_feature_columns, open_store  # noqa: PLC0415
 
         with lock:
             if not store:
                 store.append(open_store(settings))
-        return online_features(settings, rows, store=store[0])
+        return online_feature_columns(settings, rows, store=store[0])
 
     return read

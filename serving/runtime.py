@@ -8,10 +8,10 @@ Feast online store (falling back to feature defaults when the store is unavailab
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,12 +33,13 @@ from serving.schemas import (
     Explanation,
     WordWeight,
 )
-from spendlens.frames import frame_of, record_of
 from spendlens.ingest.types import Direction, RawTransaction
 from spendlens.ingest.types import Source as InputSource
+from spendlens.money import from_minor
 from spendlens.normalize.transaction import NormalizedTransaction, Normalizer
 from spendlens.settings import Settings
 from spendlens.taxonomy import Taxonomy
+from training.columns import Columns, as_columns
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +48,21 @@ EXPLAIN_MAX_ROWS = 16  # larger requests get merchant evidence but no word weigh
 UNKNOWN_ACCOUNT = "unknown"
 
 # rows (tenant, taxonomy, account_id, merchant_id) -> FEATURE_COLUMNS, one row per input row
-FeatureReader = Callable[[list[dict[str, Any]]], pd.DataFrame]
+# (a frame, or name -> array as `features.store.online_feature_columns` returns them)
+FeatureReader = Callable[[list[dict[str, Any]]], pd.DataFrame | Mapping[str, np.ndarray]]
 HealthCheck = Callable[[], bool]
 
 
 class Classifier(Protocol):
-    """What the categorizer needs of a model: sklearn's classes_ and predict_proba."""
+    """What the categorizer needs of a model: sklearn's classes_ and predict_proba.
+
+    `predict_proba` gets a DataFrame, or `Columns` when the model has a true `reads_columns`
+    attribute (the candidates of `training.candidates` do).
+    """
 
     classes_: Any
 
-    def predict_proba(self, frame: pd.DataFrame) -> Any:
+    def predict_proba(self, frame: Any) -> Any:
         """Class probabilities, one row per input row, columns in `classes_` order."""
 
 
@@ -224,13 +230,12 @@ class Categorizer:
             empty: list[Any] = [[] for _ in requests]
             return empty, [{} for _ in requests], list(empty)
         frame = self.model_input(requests, normalized)
-        used = frame.drop(columns=["description"], errors="ignore")
-        values: list[dict[str, Any]] = json.loads(used.to_json(orient="records", date_format="iso"))
+        values = json_records(frame, skip=("description",))
         explain = len(requests) <= EXPLAIN_MAX_ROWS
         # The occluded copies of explained rows are scored in the same call as the rows.
         occluded = [occlusions(frame, i) for i in range(len(requests))] if explain else []
-        scored = pd.concat([frame, *(v for _, v in occluded)], ignore_index=True)
-        scores = np.asarray(self.model.model.predict_proba(scored), dtype=float)
+        scored = Columns.concat([frame, *(v for _, v in occluded)])
+        scores = np.asarray(self.model.model.predict_proba(_for(self.model.model, scored)), float)
         proba = scores[: len(requests)]
         classes = np.asarray(self.model.model.classes_, dtype=object)
         k = min(TOP_K, len(classes))
@@ -254,20 +259,38 @@ class Categorizer:
 
     def model_input(
         self, requests: Sequence[CategorizeRequest], normalized: Sequence[NormalizedTransaction]
-    ) -> pd.DataFrame:
+    ) -> Columns:
         """The model's input columns as training builds them, with ONLINE features."""
-        from training.pipeline import model_input as training_model_input  # noqa: PLC0415
+        from training.candidates import MODEL_INPUT_COLUMNS  # noqa: PLC0415 - sklearn
 
-        records = [
-            record_of(
-                n, f"request-{i}", self.tenant, r.account or n.account_tail or UNKNOWN_ACCOUNT
-            )
-            for i, (r, n) in enumerate(zip(requests, normalized, strict=True))
+        accounts = [
+            r.account or n.account_tail or UNKNOWN_ACCOUNT
+            for r, n in zip(requests, normalized, strict=True)
         ]
-        txns = frame_of(records)
-        return training_model_input(txns, self._features(txns))
+        merchants = [n.merchant.merchant_id for n in normalized]
+        # The columns `training.pipeline.model_input` takes from a txns frame (`frame_of` of
+        # `record_of` rows), built directly: a frame per request cost more than the model.
+        texts: dict[str, list[Any]] = {
+            "description": [n.description for n in normalized],
+            "merchant_name": [n.merchant.name for n in normalized],
+            "currency": [n.currency for n in normalized],
+            "direction": [n.direction.value for n in normalized],
+            "mcc": [n.mcc for n in normalized],
+            "mcc_description": [n.mcc_description for n in normalized],
+        }
+        columns: dict[str, np.ndarray] = {name: _objects(v) for name, v in texts.items()}
+        columns["amount"] = np.array(
+            [float(from_minor(n.amount_minor, n.currency)) for n in normalized], dtype=np.float64
+        )
+        # UTC midnight of the transaction date (`spendlens.frames.day_start`), naive UTC.
+        columns["event_timestamp"] = np.array(
+            [n.txn_date for n in normalized], dtype="datetime64[ns]"
+        )
+        features = self._features(accounts, merchants)
+        ordered = {name: columns[name] for name in MODEL_INPUT_COLUMNS}
+        return Columns({**ordered, **{name: features[name] for name in features.columns}})
 
-    def _features(self, txns: pd.DataFrame) -> pd.DataFrame:
+    def _features(self, accounts: list[str], merchants: list[str]) -> Columns:
         from features.transforms import FEATURE_COLUMNS, with_defaults  # noqa: PLC0415
 
         rows = [
@@ -277,17 +300,17 @@ class Categorizer:
                 "account_id": account,
                 "merchant_id": merchant,
             }
-            for account, merchant in zip(txns["account_id"], txns["merchant_id"], strict=True)
+            for account, merchant in zip(accounts, merchants, strict=True)
         ]
         self.features_degraded = False
         if self.features is not None:
             try:
-                return self.features(rows)[FEATURE_COLUMNS]
+                return as_columns(self.features(rows))[list(FEATURE_COLUMNS)]
             except Exception:
                 logger.warning("online features unavailable, using defaults", exc_info=True)
         self.features_degraded = True
         defaults: pd.DataFrame = with_defaults(pd.DataFrame(index=range(len(rows))))
-        return defaults[FEATURE_COLUMNS]
+        return as_columns(defaults[FEATURE_COLUMNS])
 
     def _primary(self, category: str | None) -> str | None:
         if not category:
@@ -341,6 +364,44 @@ class Categorizer:
                 **evidence,
             ),
         )
+
+
+def _for(model: Any, frame: Columns) -> Any:
+    """The model input as `model` takes it: Columns, or a frame like training's (UTC times)."""
+    if getattr(model, "reads_columns", False):
+        return frame
+    out = frame.to_frame()
+    out["event_timestamp"] = out["event_timestamp"].dt.tz_localize("UTC")
+    return out
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    """A column of Python objects (str, None) as one object array, never split into chars."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def json_records(frame: Columns, *, skip: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Each row's values as JSON-ready Python values (NaN: None; times: ISO 8601 UTC, ms)."""
+    names = [name for name in frame.columns if name not in skip]
+    out: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    for name in names:
+        values = frame[name]
+        if values.dtype.kind == "M":
+            texts = np.datetime_as_string(values, unit="ms")
+            cells: list[Any] = [None if t == "NaT" else f"{t}Z" for t in texts]
+        else:
+            cells = [_json_value(v) for v in values.tolist()]
+        for record, cell in zip(out, cells, strict=True):
+            record[name] = cell
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _account(request: CategorizeRequest, row: NormalizedTransaction) -> str:

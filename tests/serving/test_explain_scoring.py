@@ -7,12 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from serving.explain import occlusions, ranked_drops, word_weights
 from serving.runtime import Categorizer, ServingModel
 from serving.schemas import CategorizeRequest
 from spendlens.normalize.transaction import Normalizer
+from training.columns import Columns
 
 CLASSES = ["Food.Groceries", "Travel.Taxi", "Other"]
 
@@ -25,7 +25,7 @@ class CountingModel:
     def __init__(self) -> None:
         self.calls = 0
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    def predict_proba(self, frame: Columns) -> np.ndarray[Any, Any]:
         self.calls += 1
         rows = []
         for text in frame["description"]:
@@ -56,13 +56,13 @@ def test_small_requests_are_scored_and_explained_in_one_model_call() -> None:
     frame = categorizer.model_input(requests, [categorizer._normalize(0, r) for r in requests])
     for i, response in enumerate(responses):
         best = CLASSES.index(str(response.category))
-        expected = word_weights(CountingModel(), frame.iloc[[i]], best)
+        expected = word_weights(CountingModel(), frame.take([i]), best)
         assert [(w.word, w.weight) for w in response.explanation.words] == expected
     assert [w.word for w in responses[0].explanation.words] == ["UBER", "TRIP"]
 
 
 def test_occlusions_leave_out_one_word_per_copy() -> None:
-    frame = pd.DataFrame({"description": ["a", "Blue Bottle blue"], "amount": [1.0, 2.0]})
+    frame = Columns({"description": ["a", "Blue Bottle blue"], "amount": [1.0, 2.0]})
 
     words, variants = occlusions(frame, 1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from serving.schemas import CategorizeRequest
 from spendlens.normalize.transaction import Normalizer
 from spendlens.taxonomy import Category, Taxonomy
 from training.candidates import MODEL_INPUT_COLUMNS
+from training.columns import Columns
 
 CLASSES = ["Food.Coffee", "Food.Groceries", "Travel.Taxi", "Shopping.Online"]
 TAXONOMY = Taxonomy(
@@ -186,6 +188,44 @@ def test_model_input_has_training_columns_and_online_features() -> None:
     assert key["tenant"] == "acme"
     assert key["account_id"] == "chk-1"
     assert key["merchant_id"]
+
+
+class ColumnsModel(FakeModel):
+    """A model that reads `Columns`, as the platform's candidates do."""
+
+    reads_columns = True
+
+
+def test_models_that_read_columns_get_the_same_input_as_frame_models() -> None:
+    batch = [request("FRESH MARKET", amount="-30.00", account="chk-1", mcc="5411")]
+    by_frame, by_columns = FakeModel(), ColumnsModel()
+    for model in (by_frame, by_columns):
+        categorizer(model=model, features=FakeFeatures()).categorize(batch)
+
+    frame, columns = by_frame.frames[0], by_columns.frames[0]
+
+    assert isinstance(columns, Columns)
+    assert columns.columns == list(frame.columns)
+    assert frame["event_timestamp"].iloc[0] == pd.Timestamp("2026-03-01", tz="UTC")
+    assert columns["event_timestamp"][0] == np.datetime64("2026-03-01T00:00:00")
+    for name in frame.columns.drop("event_timestamp"):
+        np.testing.assert_array_equal(columns[name], frame[name].to_numpy(), err_msg=name)
+
+
+def test_decision_log_keeps_the_model_input_as_json_values() -> None:
+    c = categorizer(model=ColumnsModel(), features=FakeFeatures())
+    [(_, inputs)] = c.decide([request("FRESH MARKET", amount="-30.00", mcc="5411")])
+
+    logged = inputs.features["model_input"]
+
+    assert "description" not in logged
+    assert logged["event_timestamp"] == "2026-03-01T00:00:00.000Z"
+    assert logged["amount"] == 30.0
+    assert logged["mcc"] == "5411"
+    assert logged["m_txn_count"] == 42
+    assert isinstance(logged["m_txn_count"], int)
+    assert logged["m_amount_median"] is None  # NaN: no history for the merchant
+    json.dumps(logged, allow_nan=False)
 
 
 def test_unavailable_feature_store_falls_back_to_defaults() -> None:
