@@ -134,9 +134,11 @@ def model_columns(X: pd.DataFrame | Columns) -> Columns:  # noqa: N803 - sklearn
     """
     if isinstance(X, Columns):
         return Columns(_prepared({name: X[name] for name in X.columns}, len(X)), len(X))
-    columns = {str(name): X[name].to_numpy() for name in X.columns}
-    if "event_timestamp" in columns:
-        columns["event_timestamp"] = utc_datetime64(X["event_timestamp"])
+    # Times converted once, as arrays: `to_numpy` of a tz-aware column makes Timestamp objects.
+    columns = {
+        str(name): utc_datetime64(X[name]) if name == "event_timestamp" else X[name].to_numpy()
+        for name in X.columns
+    }
     return Columns(_prepared(columns, len(X)), len(X))
 
 
