@@ -17,14 +17,18 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
    condition really holds) and the indexes are complete (no hit: the condition fails). A
    probe's hits are interned to a small int, memoized per value (text, MCC, date), bounded
    to `_CACHE_SIZE` values per index. A transaction's key is the tuple of those ints, one per
-   index; `evaluate_many` builds the keys column-wise, a chunk of `_CHUNK` rows at a time.
+   index; `evaluate_many` builds the keys column-wise, a chunk of `_CHUNK` rows at a time,
+   each column a `map` of C callables (no bytecode runs per row unless a value is new).
    Keys never normalize a value (no digit or case stripping): two texts share a probe only
    when they are equal, so a memo can never change a result.
 3. verify: per distinct key, its hits are merged once and the unsure ones picked out (an
-   `all` rule's other conditions, always-candidate amounts; the rest are sure: an `any`
-   rule's indexed conditions, an `all` rule with nothing left to check); a key without unsure
-   hits has its Evaluation memoized outright, otherwise each row runs just the unsure checks
-   and the result (the hits minus the failed ones) is memoized per (key, which checks held).
+   `all` rule's other conditions; the rest are sure: an `any` rule's indexed conditions, an
+   `all` rule with nothing left to check); a key without unsure hits has its Evaluation
+   memoized outright. Each row runs its key's unsure checks, then the always-candidates'
+   checks (kept out of keys, so they do not unsettle every key); when any of those checks
+   ran, the result (the hits minus the failed ones, plus the always-candidates that held) is
+   memoized per (key, which checks held), except that a settled key whose always-candidates
+   all failed is its memoized Evaluation.
 4. rank: hits are numbered in rank order (highest priority, then confidence, then
    specificity, then id; an `any` rule's conditions in order), so the sorted hits list the
    winner first and an `any` rule's `fired` conditions. Equal hit sets share one cached,
@@ -49,7 +53,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import groupby, repeat
+from itertools import chain, groupby, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -516,7 +520,9 @@ class _Ids(dict[Any, int]):
 
 # A row key's result: its Evaluation when no hit needs a check, else (all hits, unsure hits),
 # both sorted tuples of ints: plain tuples of ints are what the garbage collector stops
-# tracking, so millions of memo entries do not make full collections dearer.
+# tracking, so millions of memo entries do not make full collections dearer (nor come sooner:
+# a memo object per key that held functions or dicts brought a full collection into a
+# 100,000-row run, measured at 0.13 s).
 _Unsettled = tuple[tuple[int, ...], tuple[int, ...]]
 
 
@@ -571,17 +577,21 @@ class _State:
         return tuple(key)
 
     def keys(self, txns: Sequence[RuleInput]) -> Iterable[tuple[int, ...]]:
-        """Step 2 column-wise: `key` of every transaction, one index at a time."""
-        columns = [[ids[value] for value in map(field_of, txns)] for field_of, ids in self.text]
+        """Step 2 column-wise: `key` of every transaction, one index at a time.
+
+        Each column is a map of C callables, so it runs no bytecode unless a value is new to
+        its index (the probe, in `_Ids.__missing__`). Columns are built one after the other,
+        not zipped lazily: interleaving the probes of all indexes row by row was slower.
+        """
+        columns = [list(map(ids.__getitem__, map(field_of, txns))) for field_of, ids in self.text]
         if self.mcc is not None:
-            mcc = self.mcc
-            columns.append([mcc[value] for value in map(_MCC_OF, txns)])
+            columns.append(list(map(self.mcc.__getitem__, map(_MCC_OF, txns))))
         if self.dates is not None:
-            dates = self.dates
-            columns.append([dates[value] for value in map(_DATE_OF, txns)])
-        for ids, key_of in self.discrete:
-            get = ids.get
-            columns.append([get(value, 0) for value in map(key_of, txns)])
+            columns.append(list(map(self.dates.__getitem__, map(_DATE_OF, txns))))
+        columns.extend(
+            list(map(ids.get, map(key_of, txns), repeat(0, len(txns))))
+            for ids, key_of in self.discrete
+        )
         return zip(*columns, strict=True) if columns else repeat((), len(txns))
 
 
@@ -619,7 +629,12 @@ class CompiledRules:
         self._one_matches: dict[int, RuleMatch] = {}
         self._verify: dict[int, _Check] = {}  # hits that still need a check to hold
         self._unsure: frozenset[int] = frozenset()  # the keys of `_verify`, for set operations
+        self._parts_overlap = False  # whether two indexes can return the same hit (accounts)
+        # Hits with no index (amount-only rules, an `any` rule's amounts) and their checks, run
+        # on every transaction; they are not part of row keys, so a key whose own hits need no
+        # check settles to one Evaluation, used as is whenever no always-candidate held.
         self._always: tuple[int, ...] = ()
+        self._always_checks: tuple[_Check, ...] = ()
         self._text: list[_TextIndex] = []
         self._mcc = _MccIndex()
         self._has_mcc = False  # a plain bool: `_MccIndex.__bool__` would be a call per transaction
@@ -690,7 +705,9 @@ class CompiledRules:
             for key_of in _DISCRETE_KEYS[kind]
         ]
         self._always = tuple(always)
+        self._always_checks = tuple(self._verify[hit] for hit in always)
         self._unsure = frozenset(self._verify)
+        self._parts_overlap = "account" in discrete
         self._any_hits = frozenset(
             hit
             for number, any_rule in self._any.items()
@@ -757,31 +774,47 @@ class CompiledRules:
             state = self._state = _State(self)
         return state
 
-    def _combo(self, state: _State, key: tuple[int, ...]) -> Evaluation | _Unsettled:
-        """The result of one row key: settled, or all its hits and the unsure ones among them."""
+    def _merged(self, state: _State, key: tuple[int, ...]) -> tuple[int, ...]:
+        """The sorted hits of one row key (always-candidates aside)."""
         sets = state.sets
         parts = [sets[hits_id] for hits_id in key if hits_id]
-        if self._always:
-            parts.append(self._always)
-        found: tuple[int, ...]
-        if len(parts) > 1:
-            found = tuple(sorted({hit for hits in parts for hit in hits}))
-        else:  # one sorted hit set, or none: nothing to merge
-            found = parts[0] if parts else ()
-        unsure_hits = self._unsure
-        unsure = tuple([hit for hit in found if hit in unsure_hits])
+        if len(parts) < 2:  # one sorted hit set, or none: nothing to merge
+            return parts[0] if parts else ()
+        # Sorting concatenated sorted runs is a merge. Only the two account indexes (by name,
+        # by tail) can both return a hit; every other hit has one index.
+        merged = sorted(chain.from_iterable(parts))
+        return tuple(dict.fromkeys(merged) if self._parts_overlap else merged)
+
+    def _combo(self, state: _State, key: tuple[int, ...]) -> Evaluation | _Unsettled:
+        """The result of one row key: settled, or all its hits and the unsure ones among them.
+
+        Settled means: when no always-candidate holds, which the caller checks per row.
+        """
+        found = self._merged(state, key)
+        unsure = tuple(filter(self._unsure.__contains__, found))
         combo = (found, unsure) if unsure else self._settled(found)
         state.combos[key] = combo
         return combo
 
     def _checked(
-        self, state: _State, key: tuple[int, ...], combo: _Unsettled, mask: int
+        self, state: _State, key: tuple[int, ...], combo: Evaluation | _Unsettled, mask: int
     ) -> Evaluation:
-        """The result of a row key whose unsure hits with bits set in `mask` held."""
-        found, unsure = combo
-        failed = [hit for n, hit in enumerate(unsure) if not mask >> n & 1]
-        held = tuple([hit for hit in found if hit not in failed]) if failed else found
-        evaluation = state.checked[key, mask] = self._settled(held)
+        """The result of a row key given which checks held.
+
+        Args:
+            combo: the key's `_combo`.
+            mask: bit n set when the key's n-th unsure hit held, then one bit per
+                always-candidate, in order.
+        """
+        found, unsure = (self._merged(state, key), ()) if isinstance(combo, Evaluation) else combo
+        own = len(unsure)
+        if mask & ((1 << own) - 1) != (1 << own) - 1:
+            failed = {hit for n, hit in enumerate(unsure) if not mask >> n & 1}
+            found = tuple([hit for hit in found if hit not in failed])
+        if held := mask >> own:  # always-candidates held: they rank anywhere among the hits
+            extra = [hit for n, hit in enumerate(self._always) if held >> n & 1]
+            found = tuple(sorted([*found, *extra]))
+        evaluation = state.checked[key, mask] = self._settled(found)
         return evaluation
 
     def _settled(self, hits: tuple[int, ...]) -> Evaluation:
@@ -800,13 +833,19 @@ class CompiledRules:
         state = self._current()
         key = state.key(txn)
         combo = state.combos.get(key) or self._combo(state, key)
-        if isinstance(combo, Evaluation):
-            return combo
-        verify, mask, bit = self._verify, 0, 1
-        for hit in combo[1]:  # step 3: verify what the indexes did not settle
-            if verify[hit](txn):
+        mask, bit = 0, 1
+        if not isinstance(combo, Evaluation):
+            verify = self._verify
+            for hit in combo[1]:  # step 3: verify what the indexes did not settle
+                if verify[hit](txn):
+                    mask |= bit
+                bit <<= 1
+        for check in self._always_checks:
+            if check(txn):
                 mask |= bit
             bit <<= 1
+        if not mask and isinstance(combo, Evaluation):
+            return combo
         return state.checked.get((key, mask)) or self._checked(state, key, combo, mask)
 
     def _evaluation(self, ranked: tuple[int, ...]) -> Evaluation:
@@ -846,11 +885,11 @@ class CompiledRules:
     def evaluate_many(self, txns: Iterable[RuleInput]) -> list[Evaluation]:
         """`evaluate` for each transaction, in order.
 
-        Works in chunks: each index is looked up column-wise (one list comprehension per
-        index), so a row costs a few dict lookups, plus its checks when it has any.
+        Works in chunks: each index is looked up column-wise, so a row costs a few dict
+        lookups done in C, plus its checks when it has any.
         """
         rows = txns if isinstance(txns, Sequence) else list(txns)
-        verify = self._verify
+        verify, always = self._verify, self._always_checks
         out: list[Evaluation] = []
         append = out.append
         for start in range(0, len(rows), _CHUNK):
@@ -859,14 +898,24 @@ class CompiledRules:
             combos, checked = state.combos, state.checked
             for txn, key in zip(chunk, state.keys(chunk), strict=True):
                 combo = combos.get(key) or self._combo(state, key)
-                if isinstance(combo, Evaluation):
-                    append(combo)
-                    continue
                 mask, bit = 0, 1
-                for hit in combo[1]:
-                    if verify[hit](txn):
-                        mask |= bit
-                    bit <<= 1
+                if combo.__class__ is Evaluation:
+                    for check in always:
+                        if check(txn):
+                            mask |= bit
+                        bit <<= 1
+                    if not mask:
+                        append(combo)
+                        continue
+                else:
+                    for hit in combo[1]:  # type: ignore[index]  # an _Unsettled
+                        if verify[hit](txn):
+                            mask |= bit
+                        bit <<= 1
+                    for check in always:
+                        if check(txn):
+                            mask |= bit
+                        bit <<= 1
                 append(checked.get((key, mask)) or self._checked(state, key, combo, mask))
         return out
 

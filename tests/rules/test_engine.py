@@ -538,6 +538,29 @@ def test_rows_sharing_every_index_result_still_get_their_own_checks() -> None:
     assert got == [reference_ranking(rules, t) for t in rows]
 
 
+def test_amount_only_rules_join_a_settled_key_in_rank_order() -> None:
+    # "shop" needs no check, so its key settles to one result; the amount-only rules are
+    # checked on every row and, where they hold, rank by their own priority around it.
+    rules = [
+        rule(text("contains", "shop"), id="shop", priority=100),
+        rule(AmountCondition(op="gt", value=Decimal(100)), id="big", priority=200),
+        rule(AmountCondition(op="lt", value=Decimal(1)), id="tiny", priority=50),
+    ]
+    compiled = CompiledRules.compile(rules)
+    rows = [
+        txn(description="COFFEE SHOP", amount_minor=450),
+        txn(description="COFFEE SHOP", amount_minor=20000),
+        txn(description="COFFEE SHOP", amount_minor=50),
+        txn(description="COFFEE SHOP", amount_minor=450),
+        txn(description="NEWSAGENT", amount_minor=20000),
+    ]
+    expected = [["shop"], ["big", "shop"], ["shop", "tiny"], ["shop"], ["big"]]
+    assert [[m.rule_id for m in e.matches] for e in compiled.evaluate_many(rows)] == expected
+    fresh = CompiledRules.compile(rules)  # `evaluate` fills its memos on its own
+    assert [[m.rule_id for m in fresh.evaluate(t).matches] for t in rows] == expected
+    assert expected == [reference_ranking(rules, t) for t in rows]
+
+
 def test_texts_differing_only_in_digits_are_told_apart() -> None:
     # Store numbers and references make most descriptions distinct; a memo that ignored
     # them would hand one row's result to another.
