@@ -245,7 +245,7 @@ def feast_reader(settings: Settings) -> FeatureReader:
 
         with lock:
             if not store:
-                store.append(open_store(settings))
+                store.append(open_store(settings, online_only=True))
         return online_feature_columns(settings, rows, store=store[0])
 
     return read

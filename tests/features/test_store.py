@@ -6,6 +6,9 @@ built per module (and per xdist worker, in its own state dir).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from features.store import (
     FeatureBuild,
     build_features,
     historical_features,
+    online_feature_columns,
     online_features,
     open_store,
     repo_config,
@@ -266,6 +270,52 @@ def test_online_features_serve_the_newest_snapshot_and_defaults_for_unknown_keys
     assert again.iloc[0]["m_confirmed_top"] == "Coffee"
 
 
+CAFE_ROWS = [
+    {"tenant": "acme", "taxonomy": "default", "account_id": "acc1", "merchant_id": "cafe"},
+    {"tenant": "acme", "taxonomy": "default", "account_id": "nobody", "merchant_id": "x"},
+]
+
+
+def test_an_online_only_store_reads_what_the_full_store_reads_and_refuses_offline_work(
+    built: Built,
+) -> None:
+    online_only = open_store(built.settings, online_only=True)
+
+    got = online_feature_columns(built.settings, CAFE_ROWS, store=online_only)
+    full = online_feature_columns(built.settings, CAFE_ROWS, store=built.store)
+
+    assert list(got) == list(full) == list(FEATURE_COLUMNS)
+    for column in FEATURE_COLUMNS:
+        assert got[column].tolist() == pytest.approx(full[column].tolist(), nan_ok=True), column
+    assert got["m_confirmed_top"][0] == "Coffee"
+    with pytest.raises(NotImplementedError):
+        historical_features(
+            built.settings, built.txns.head(3), "acme", "default", store=online_only
+        )
+
+
+def test_serving_reads_import_no_other_store(built: Built) -> None:
+    # The serving worker reads online features only: with the SQLite online store it must not
+    # load the file offline store's dask, nor the PostgreSQL and Redis clients (~35 MB).
+    probe = (
+        "import json, sys; from spendlens.settings import Settings; "
+        "from features.store import online_feature_columns, open_store; "
+        f"s = Settings(state_dir={str(built.settings.state_dir)!r}); "
+        f"rows = {CAFE_ROWS!r}; "
+        "got = online_feature_columns(s, rows, store=open_store(s, online_only=True)); "
+        "print(json.dumps([got['m_confirmed_top'].tolist(), "
+        "sorted({m.split('.')[0] for m in sys.modules})]))"
+    )
+    done = subprocess.run(  # noqa: S603 -- this interpreter, a fixed probe
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    tops, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded = set(modules)
+    assert tops[0] == "Coffee"  # the probe did read the store
+    assert "feast" in loaded
+    assert loaded.isdisjoint({"dask", "psycopg", "psycopg_pool", "redis"})
+
+
 def test_a_rebuild_replaces_only_its_own_tenant_and_taxonomy(built: Built) -> None:
     txns, labels = story(tenant="zeta")
     build_features(built.settings, txns, labels, "zeta", "default", store=built.store)
@@ -352,6 +402,10 @@ def test_postgres_online_and_offline_store_roundtrip(
     )
     assert np.isnan(past.loc["s1", "m_amount_median"])
     assert (now.iloc[0]["m_confirmed_top"], now.iloc[0]["am_last_category_count"]) == ("Coffee", 3)
+    served = online_feature_columns(
+        settings, CAFE_ROWS[:1], store=open_store(settings, online_only=True)
+    )
+    assert (served["m_confirmed_top"][0], served["am_last_category_count"][0]) == ("Coffee", 3)
 
 
 def test_redis_online_store_roundtrip(redis_url: str, tmp_path: Path) -> None:
@@ -367,16 +421,10 @@ def test_redis_online_store_roundtrip(redis_url: str, tmp_path: Path) -> None:
     client = redis.Redis(host=host, port=int(port or 6379))
     try:
         build_features(settings, txns, labels, tenant, "default")
-        now = online_features(
-            settings,
-            [
-                {
-                    "tenant": tenant,
-                    "taxonomy": "default",
-                    "account_id": "acc1",
-                    "merchant_id": "cafe",
-                }
-            ],
+        row = {"tenant": tenant, "taxonomy": "default", "account_id": "acc1", "merchant_id": "cafe"}
+        now = online_features(settings, [row])
+        served = online_feature_columns(
+            settings, [row], store=open_store(settings, online_only=True)
         )
     finally:
         for key in client.scan_iter(match=f"*{tenant}*"):
@@ -385,3 +433,4 @@ def test_redis_online_store_roundtrip(redis_url: str, tmp_path: Path) -> None:
 
     assert (now.iloc[0]["m_confirmed_top"], now.iloc[0]["m_txn_count"]) == ("Coffee", 4)
     assert now.iloc[0]["am_last_category"] == "Coffee"
+    assert (served["m_confirmed_top"][0], served["m_txn_count"][0]) == ("Coffee", 4)
