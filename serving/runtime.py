@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +20,7 @@ import pandas as pd
 from rules.engine import CompiledRules, Evaluation
 from rules.inputs import rule_input_of_normalized
 from serving.cascade import cascade
-from serving.decisions import DecisionInputs
+from serving.decisions import DecisionInputs, new_decision_id
 from serving.explain import merchant_evidence, occlusions, ranked_drops
 from serving.reload import TenantMismatchError
 from serving.routing import RoutingPolicy, Source
@@ -344,7 +343,7 @@ class Categorizer:
         rule = decided.rule
         model = self.model if decided.source is Source.MODEL else None
         return CategorizeResponse(
-            decision_id=uuid.uuid4().hex,
+            decision_id=new_decision_id(),
             primary_category=self._primary(decided.category),
             category=decided.category,
             confidence=decided.confidence,

@@ -87,7 +87,7 @@ class Explanation(BaseModel):
 class CategorizeResponse(BaseModel):
     """One decision."""
 
-    decision_id: str  # uuid4 hex
+    decision_id: str  # UUIDv7 hex: time-ordered (serving.decisions.new_decision_id)
     primary_category: str | None  # the taxonomy's top-level parent of `category`
     category: str | None  # the detailed category; None when nothing decided
     confidence: float = Field(ge=0, le=1)

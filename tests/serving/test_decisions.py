@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from serving.decisions import DecisionRecord, SqlDecisionLog, UnknownDecisionError, fingerprint
+from serving.decisions import (
+    DecisionRecord,
+    SqlDecisionLog,
+    UnknownDecisionError,
+    fingerprint,
+    new_decision_id,
+)
 from serving.runtime import Categorizer, ServingModel
 from serving.schemas import CategorizeRequest
 from spendlens.normalize.transaction import Normalizer
@@ -125,3 +131,17 @@ def test_decide_reports_the_masked_text_and_the_values_used() -> None:
     assert inputs.features["direction"] == "debit"
     assert inputs.features["model_input"]["m_txn_count"] == 42
     assert "description" not in inputs.features["model_input"]
+
+
+def test_decision_ids_are_uuid7_ordered_by_creation_time() -> None:
+    start_ns = 1_763_700_000_000_000_000  # 2025-11-21
+    ids = [new_decision_id(start_ns + ms * 1_000_000) for ms in range(0, 5000, 7)]
+
+    parsed = [uuid.UUID(hex=i) for i in ids]
+    assert all(len(i) == 32 and u.hex == i for i, u in zip(ids, parsed, strict=True))
+    assert {u.version for u in parsed} == {7}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert ids == sorted(ids)  # a later millisecond sorts later
+    assert parsed[0].int >> 80 == start_ns // 1_000_000  # the timestamp field is the clock's ms
+    same_ms = {new_decision_id(start_ns) for _ in range(2000)}
+    assert len(same_ms) == 2000  # random bits tell ids of one millisecond apart
