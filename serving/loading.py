@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serving.feature_cache import cached
 from serving.reload import Versions
 from serving.routing import RoutingPolicy, policy_of
 from serving.runtime import Categorizer, FeatureReader, ServingModel
@@ -113,7 +114,9 @@ class RegistryLoader:
         self.engine = engine_from_settings(settings)
         self.sessions = session_factory(self.engine)
         self.normalizer = default_normalizer(settings)
-        self.features: FeatureReader = features or feast_reader(settings)
+        self.features: FeatureReader = features or cached(
+            feast_reader(settings), settings.feature_cache_seconds
+        )
         self.default_taxonomy = load_default_taxonomy()
         self.policy = default_policy(settings)
         self._client: Any = None

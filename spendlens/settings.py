@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     serve_tenants: list[str] = Field(default_factory=list)
     serve_taxonomy: str = "default"
     reload_interval_seconds: float = Field(default=5.0, gt=0)
+    # How long the service reuses an (account, merchant)'s online features before asking Feast
+    # again (0: every request asks). They change only when a flow materializes them.
+    feature_cache_seconds: float = Field(default=60.0, ge=0)
     # Registry calls from the service fail fast, so a down MLflow means the local cache, not
     # minutes of retries.
     registry_http_retries: int = Field(default=1, ge=0)

@@ -294,6 +294,25 @@ def test_an_online_only_store_reads_what_the_full_store_reads_and_refuses_offlin
         )
 
 
+def test_rows_repeating_a_merchant_in_one_read_each_get_their_own_features(
+    built: Built,
+) -> None:
+    cafe, unknown = CAFE_ROWS
+    stranger_at_cafe = {**cafe, "account_id": "nobody"}
+    rows = [cafe, unknown, cafe, stranger_at_cafe, unknown, cafe]
+
+    got = online_feature_columns(built.settings, rows, store=built.store)
+    one_by_one = [online_feature_columns(built.settings, [row], store=built.store) for row in rows]
+
+    for column in FEATURE_COLUMNS:
+        expected = [single[column][0] for single in one_by_one]
+        assert got[column].tolist() == pytest.approx(expected, nan_ok=True), column
+    # The same merchant, another account: the merchant's features, not the account's.
+    assert got["m_confirmed_top"].tolist()[2:4] == ["Coffee", "Coffee"]
+    assert got["am_last_category"][2] == "Coffee"
+    assert got["am_last_category"][3] != "Coffee"
+
+
 def test_serving_reads_import_no_other_store(built: Built) -> None:
     # The serving worker reads online features only: with the SQLite online store it must not
     # load the file offline store's dask, nor the PostgreSQL and Redis clients (~35 MB).
