@@ -281,16 +281,20 @@ def online_feature_columns(
     """`online_features` as typed arrays, FEATURE_COLUMNS in order (what serving reads)."""
     # Plain dicts and lists end to end: serving asks for one or a few rows per request, where
     # building frames (rows in, Feast's `to_df()` out) cost far more than the lookup itself.
-    absent: list[Any] = [None] * len(rows)
     if not rows:
-        return {column: coerce_feature(absent, column) for column in FEATURE_COLUMNS}
-    merchant_entities, account_entities = [], []
+        return {column: coerce_feature([], column) for column in FEATURE_COLUMNS}
+    # A batch names the same merchant (and account) many times: Feast reads each distinct
+    # pair once (it decodes every value it returns in Python), then rows take their pair's.
+    pairs: dict[tuple[str, str], int] = {}
+    position = []
     for row in rows:
         tenant = row["tenant"] if "tenant" in row else row["tenant_id"]
         prefix = key_prefix(str(tenant), str(row["taxonomy"]))
         merchant = str(row["merchant_id"])
-        merchant_entities.append(prefix + merchant)
-        account_entities.append(f"{prefix}{row['account_id']!s}|{merchant}")
+        pair = (prefix + merchant, f"{prefix}{row['account_id']!s}|{merchant}")
+        position.append(pairs.setdefault(pair, len(pairs)))
+    merchant_entities = [merchant for merchant, _ in pairs]
+    account_entities = [account for _, account in pairs]
     store = store or open_store(settings)
     # The `categorizer_v1` service's features by reference (features.definitions builds the
     # service from the same two views and columns): looking the service up in the registry
@@ -300,7 +304,14 @@ def online_feature_columns(
         entity_rows={MERCHANT_KEY: merchant_entities, ACCOUNT_MERCHANT_KEY: account_entities},
     )
     found = response.to_dict()
-    return {column: coerce_feature(found.get(column, absent), column) for column in FEATURE_COLUMNS}
+    absent: list[Any] = [None] * len(pairs)
+    distinct = {
+        column: coerce_feature(found.get(column, absent), column) for column in FEATURE_COLUMNS
+    }
+    if len(pairs) == len(rows):  # every pair once, in row order
+        return distinct
+    take = np.asarray(position, dtype=np.intp)
+    return {column: values[take] for column, values in distinct.items()}
 
 
 def _utc(values: pd.Series) -> pd.Series:
