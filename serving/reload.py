@@ -100,11 +100,16 @@ class CategorizerPool:
         preload: Iterable[str] = (),
         interval_seconds: float = 5.0,
         on_reload: Callable[[ReloadEvent], None] | None = None,
+        after_check: Callable[[], object] | None = None,
     ) -> None:
+        """Args:
+        after_check: called by the refresh thread after each round of checks.
+        """
         self.loader = loader
         self.preload = tuple(preload)
         self.interval_seconds = interval_seconds
         self.on_reload = on_reload
+        self.after_check = after_check
         self._entries: dict[str, _Entry] = {}
         self._build_lock = threading.Lock()
         self._stop = threading.Event()
@@ -189,6 +194,8 @@ class CategorizerPool:
         while not self._stop.wait(self.interval_seconds):
             try:
                 self.refresh()
+                if self.after_check is not None:
+                    self.after_check()
             except Exception:  # the loop must outlive any one bad refresh
                 logger.exception("reload check failed")
 

@@ -164,3 +164,25 @@ def test_requests_keep_being_served_while_a_reload_is_loading() -> None:
         assert pool.get("acme").versions == Versions("2", 0)
     finally:
         pool.stop()
+
+
+def test_the_refresh_thread_runs_the_after_check_hook_after_each_round() -> None:
+    loader = FakeLoader({"acme": Versions("1", 0)})
+    rounds: list[int] = []
+
+    def after_check() -> None:
+        rounds.append(len(loader.builds))
+        if len(rounds) == 1:
+            loader.current["acme"] = Versions("2", 0)  # the next round swaps it in first
+        if len(rounds) == 2:
+            raise MemoryError("a failing hook must not stop the thread")
+
+    pool = CategorizerPool(loader, preload=["acme"], interval_seconds=0.02, after_check=after_check)
+    pool.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(rounds) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        pool.stop()
+    assert rounds[:4] == [1, 2, 2, 2]  # after the preload build, then after the reload
