@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # How long the service reuses an (account, merchant)'s online features before asking Feast
     # again (0: every request asks). They change only when a flow materializes them.
     feature_cache_seconds: float = Field(default=60.0, ge=0)
+    # How long the service trusts a valid API key before looking it up again (0: every request
+    # looks it up), i.e. how long a revoked key may still work in a running service.
+    key_cache_seconds: float = Field(default=5.0, ge=0)
     # Registry calls from the service fail fast, so a down MLflow means the local cache, not
     # minutes of retries.
     registry_http_retries: int = Field(default=1, ge=0)
