@@ -1,4 +1,12 @@
-"""Hand the C heap's free pages back to the operating system, so RSS follows live data.
+"""Memory of the serving worker: free heap pages back to the OS, long-lived objects out of GC.
+
+`freeze_long_lived`: the worker holds ~430,000 objects that live as long as the model does
+(libraries, the champion, Feast). Python's full collections walk all of them: one paused the
+worker for 250 ms every ~12 s of traffic (measured in-process), the c16 p99 of the service.
+`gc.freeze` moves them out of the collector's generations; what requests allocate later is
+collected as before.
+
+`release_free_memory`: hand the C heap's free pages back to the OS, so RSS follows live data.
 
 CPython frees small objects into glibc's malloc, which keeps the freed pages inside its heaps
 for reuse: after a model load, a first Feast read or a batch of 1,000 the worker's RSS stays
@@ -12,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 from collections.abc import Callable
 
 
@@ -36,3 +45,22 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def freeze_long_lived() -> int:
+    """Collect, then freeze what survives (call once the model is loaded and warmed up).
+
+    A frozen object is never collected, even as part of a cycle that dies later: call
+    `thaw` before replacing what was frozen (a reload), then freeze again.
+
+    Returns:
+        How many objects are frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def thaw() -> None:
+    """Undo `freeze_long_lived`: every frozen object is collectable again."""
+    gc.unfreeze()

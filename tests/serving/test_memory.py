@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import platform
 from pathlib import Path
 
 import pytest
 
-from serving.memory import release_free_memory
+from serving.memory import freeze_long_lived, release_free_memory, thaw
 
 
 def _rss_mb() -> float:
@@ -35,3 +36,15 @@ def test_freed_small_objects_go_back_to_the_os_after_a_release() -> None:
 
     assert held - released > 75  # of the ~145 MB freed
     assert len(survivors) == 2344  # alive until here
+
+
+def test_freezing_takes_live_objects_out_of_collection_and_thaw_undoes_it() -> None:
+    survivor = {"kept": [1, 2, 3]}
+    try:
+        frozen = freeze_long_lived()
+        assert frozen == gc.get_freeze_count() > 0
+        assert not any(o is survivor for o in gc.get_objects())  # out of every generation
+    finally:
+        thaw()
+    assert gc.get_freeze_count() == 0
+    assert any(o is survivor for o in gc.get_objects())

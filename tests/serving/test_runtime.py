@@ -292,3 +292,14 @@ def test_readiness_needs_a_model_and_the_database() -> None:
 def test_amount_with_too_many_decimals_is_invalid() -> None:
     with pytest.raises(ValueError, match="decimals"):
         request("A", amount="1.234")
+
+
+def test_warm_up_scores_a_made_up_transaction_through_the_model_and_features() -> None:
+    model, features = FakeModel(), FakeFeatures()
+    warmed = categorizer(rules=[coffee_rule()], model=model, features=features)
+
+    warmed.warm_up()
+
+    assert len(model.frames) == 1  # the model was scored once
+    assert [row["tenant"] for row in features.rows] == ["acme"]  # and Feast was read
+    categorizer(rules=[coffee_rule()]).warm_up()  # without a model: nothing to warm, no error
