@@ -9,8 +9,10 @@ API key is created, then two servers run on free loopback ports:
 - reference: benchmarks/reference_service.py, FastAPI + TF-IDF/LogisticRegression trained on the
   same labels, uvicorn with 1 worker.
 
-Both are driven, one after the other, by the same asyncio + httpx client with a persistent
-connection pool; latency is measured client-side around each request, after a warm-up. Phases:
+Both are driven, one after the other, by the same load tool: a minimal asyncio HTTP/1.1 client
+with one keep-alive connection per concurrent worker and prebuilt request bytes (httpx spent a
+whole core at ~300 requests/s here and capped both servers); latency is measured client-side
+around each request, after a warm-up. Phases:
 single requests at concurrency 1 and 16 (p50/p99 ms, req/s) and batches of 100 and 1,000
 (transactions/s, one batch at a time). Service memory is the RSS of the server process and all
 its children (shared pages are counted once per process, so it overstates a little).
@@ -39,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -292,6 +295,65 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values) * 1000.0, q)), 2) if values else 0.0
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs prebuilt requests (the load tool).
+
+    Deliberately minimal: httpx's AsyncClient spent a whole core at ~300 requests/s on this
+    2-core machine, so it, not the server under test, set the concurrency-16 rate of both
+    servers. This client builds each request's bytes once and parses only the status line,
+    Content-Length (or chunked framing) and the body.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        """Send one prebuilt request; its (status, body)."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines[1:] if line)
+        }
+        if "content-length" in headers:
+            return status, await self.reader.readexactly(int(headers["content-length"]))
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = bytearray()
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                body += await self.reader.readexactly(size)
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            return status, bytes(body)
+        raise RuntimeError(f"a response without Content-Length or chunked framing: {head!r}")
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+def http_post(url: str, headers: dict[str, str], body: bytes) -> bytes:
+    """The bytes of an HTTP/1.1 keep-alive POST of `body` to `url`."""
+    parts = urlsplit(url)
+    lines = [
+        f"POST {parts.path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+        f"Content-Length: {len(body)}",
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
 async def _drive(
     url: str,
     headers: dict[str, str],
@@ -300,33 +362,37 @@ async def _drive(
     concurrency: int,
     batch_size: int,
 ) -> Phase:
-    """Send `total` requests from `concurrency` workers over one keep-alive pool."""
-    import httpx  # noqa: PLC0415
-
+    """Send `total` requests from `concurrency` keep-alive connections, one request each at a
+    time; latency is taken around each request."""
+    parts = urlsplit(url)
+    requests = [http_post(url, headers, body) for body in bodies]
     latencies: list[float] = []
     errors = 0
     first_error: str | None = None
     sent = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        headers=headers, limits=limits, timeout=httpx.Timeout(300.0)
-    ) as client:
+    connections = [
+        await _Connection.open(parts.hostname or HOST, parts.port or 80) for _ in range(concurrency)
+    ]
 
-        async def worker() -> None:
-            nonlocal sent, errors, first_error
-            while sent < total:
-                body = bodies[sent % len(bodies)]
-                sent += 1
-                started = time.perf_counter()
-                response = await client.post(url, content=body)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    errors += 1
-                    first_error = first_error or f"{response.status_code} {response.text[:300]}"
+    async def worker(connection: _Connection) -> None:
+        nonlocal sent, errors, first_error
+        while sent < total:
+            request = requests[sent % len(requests)]
+            sent += 1
+            started = time.perf_counter()
+            status, body = await connection.post(request)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors += 1
+                first_error = first_error or f"{status} {body[:300].decode(errors='replace')}"
 
+    try:
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.wait_for(asyncio.gather(*(worker(c) for c in connections)), 600.0)
         elapsed = time.perf_counter() - started
+    finally:
+        for connection in connections:
+            await connection.close()
     return Phase(
         requests=total,
         errors=errors,

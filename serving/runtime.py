@@ -27,6 +27,7 @@ from serving.explain import merchant_evidence, occlusions, ranked_drops
 from serving.reload import TenantMismatchError
 from serving.routing import RoutingPolicy, Source
 from serving.schemas import (
+    EXPLAIN_MAX_ROWS,
     TOP_K,
     Alternative,
     CategorizeRequest,
@@ -45,7 +46,6 @@ from training.columns import Columns, as_columns
 logger = logging.getLogger(__name__)
 
 DEFAULT_TAXONOMY = "default"
-EXPLAIN_MAX_ROWS = 16  # larger requests get merchant evidence but no word weights
 UNKNOWN_ACCOUNT = "unknown"
 
 # rows (tenant, taxonomy, account_id, merchant_id) -> FEATURE_COLUMNS, one row per input row

@@ -13,6 +13,9 @@ from spendlens.money import to_minor
 
 MAX_BATCH = 10_000  # transactions per batch request; more is HTTP 413
 TOP_K = 3  # alternatives per decision
+# Requests of up to this many transactions get word weights (each explained row costs a scoring
+# call's worth of occluded copies); larger ones get merchant evidence only.
+EXPLAIN_MAX_ROWS = 16
 
 
 class CategorizeRequest(BaseModel):

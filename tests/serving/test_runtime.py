@@ -16,8 +16,8 @@ from rules.engine import CompiledRules
 from rules.models import Rule, TextCondition
 from serving.reload import TenantMismatchError
 from serving.routing import Route, RoutingPolicy, Source
-from serving.runtime import EXPLAIN_MAX_ROWS, Categorizer, ServingModel
-from serving.schemas import CategorizeRequest
+from serving.runtime import Categorizer, ServingModel
+from serving.schemas import EXPLAIN_MAX_ROWS, CategorizeRequest
 from spendlens.normalize.transaction import Normalizer
 from spendlens.taxonomy import Category, Taxonomy
 from training.candidates import MODEL_INPUT_COLUMNS

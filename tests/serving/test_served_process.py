@@ -48,6 +48,7 @@ class Served:
     url: str
     key: str
     state: Path
+    log: Path
 
 
 def _free_port() -> int:
@@ -141,7 +142,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
     try:
         _wait_started(url, process, log)
-        yield Served(url, key, state)
+        yield Served(url, key, state, log)
     finally:
         _stop(process)
 
@@ -180,3 +181,17 @@ def test_served_process_refuses_a_request_without_a_key(served: Served) -> None:
     response = httpx.post(f"{served.url}/categorize", json=COFFEE, timeout=30)
     assert response.status_code == 401
     assert "API key" in response.json()["error"]
+
+
+def test_served_process_logs_access_lines_except_for_the_decision_routes(served: Served) -> None:
+    # Decisions are in the decision log; their access lines cost CPU on the hot path.
+    headers = {"Authorization": f"Bearer {served.key}"}
+    assert httpx.post(f"{served.url}/categorize", json=COFFEE, headers=headers).status_code == 200
+    assert httpx.get(f"{served.url}/livez").status_code == 200
+    assert httpx.post(f"{served.url}/status").status_code == 200
+    deadline = time.monotonic() + 10
+    while "path=/status" not in served.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = served.log.read_text()
+    assert "path=/status" in text
+    assert "path=/categorize" not in text

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.decisions import InMemoryDecisionLog
-from serving.schemas import MAX_BATCH
-from serving.service import Spendlens
+from serving.schemas import EXPLAIN_MAX_ROWS, MAX_BATCH
+from serving.service import COALESCE_MAX, Spendlens
 from tests.serving.conftest import TENANT, Backend, FakeCategorizer, bearer
 
 TXN = {"description": "STARBUCKS STORE 12", "amount": "-4.50", "date": "2026-03-01"}
@@ -158,3 +160,110 @@ def test_service_without_a_model_is_not_ready(client: TestClient, fake: FakeCate
         assert status["tenants"]["acme"]["model_loaded"] is False
     finally:
         fake.ready = True
+
+
+class GatedCategorizer(FakeCategorizer):
+    """Holds its first decide call until released, so that requests queue up behind it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def decide(self, requests: Any) -> Any:
+        self.calls.append(len(requests))
+        if len(self.calls) == 1:
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the first decide call"
+        return super().decide(requests)
+
+
+def _post_while_gated(
+    client: TestClient, gated: GatedCategorizer, bodies: list[tuple[dict[str, Any], str]]
+) -> list[Any]:
+    """POST one /categorize, then `bodies` (json, key) while its decide call is held."""
+    results: dict[int, Any] = {}
+
+    def post(n: int, body: dict[str, Any], key: str) -> None:
+        results[n] = client.post("/categorize", json=body, headers=bearer(key))
+
+    first = threading.Thread(target=post, args=(0, TXN, "acme-all"))
+    first.start()
+    assert gated.entered.wait(30)
+    rest = [
+        threading.Thread(target=post, args=(n, body, key))
+        for n, (body, key) in enumerate(bodies, start=1)
+    ]
+    for thread in rest:
+        thread.start()
+    # They cannot be decided before the release; give them time to reach the queue.
+    time.sleep(0.5)
+    gated.release.set()
+    for thread in [first, *rest]:
+        thread.join(30)
+    return [results[n] for n in range(len(bodies) + 1)]
+
+
+def test_concurrent_single_requests_are_decided_together_and_each_logged(
+    client: TestClient, backend: Backend, memory_log: InMemoryDecisionLog
+) -> None:
+    gated = GatedCategorizer()
+    backend.categorizer, previous = gated, backend.categorizer
+    try:
+        bodies = [({**TXN, "description": f"STARBUCKS STORE {n}"}, "acme-all") for n in range(6)]
+        responses = _post_while_gated(client, gated, bodies)
+    finally:
+        backend.categorizer = previous
+    assert [r.status_code for r in responses] == [200] * 7
+    ids = [r.json()["decision_id"] for r in responses]
+    assert len(set(ids)) == 7
+    assert set(ids) == set(memory_log.rows)  # every decision returned is logged
+    assert gated.calls[0] == 1
+    assert sum(gated.calls[1:]) == 6
+    assert len(gated.calls) < 7  # the six that queued were not decided one by one
+    assert max(gated.calls) <= COALESCE_MAX <= EXPLAIN_MAX_ROWS  # explained, as when alone
+    # One log write per decide call, not per request.
+    assert [len(w) for w in memory_log.writes] == gated.calls
+
+
+def test_requests_decided_together_keep_their_own_errors(
+    client: TestClient, backend: Backend, memory_log: InMemoryDecisionLog
+) -> None:
+    gated = GatedCategorizer()
+    backend.categorizer, previous = gated, backend.categorizer
+    try:
+        responses = _post_while_gated(
+            client,
+            gated,
+            [
+                (TXN, "acme-all"),
+                ({**TXN, "amount": "lots"}, "acme-all"),
+                (TXN, "acme-review"),  # no categorize scope
+                (TXN, "nobody"),
+                ({**TXN, "tenant": "globex"}, "acme-all"),
+                (TXN, "acme-all"),
+            ],
+        )
+    finally:
+        backend.categorizer = previous
+    assert [r.status_code for r in responses] == [200, 200, 422, 403, 401, 403, 200]
+    assert responses[2].json()["detail"][0]["loc"] == ["amount"]
+    assert len(memory_log.rows) == 3
+    assert sum(gated.calls) == 3
+
+
+def test_a_failing_decision_log_fails_every_request_decided_with_it(
+    client: TestClient, backend: Backend, memory_log: InMemoryDecisionLog
+) -> None:
+    gated = GatedCategorizer()
+    backend.categorizer, previous = gated, backend.categorizer
+    memory_log.fail = True
+    try:
+        responses = _post_while_gated(client, gated, [(TXN, "acme-all")] * 4)
+    finally:
+        backend.categorizer = previous
+        memory_log.fail = False
+    assert [r.status_code for r in responses] == [503] * 5
+    assert all("decision log" in r.json()["error"] for r in responses)
+    assert not memory_log.rows
