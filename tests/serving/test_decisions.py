@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +18,7 @@ from serving.decisions import (
     DecisionRecord,
     SqlDecisionLog,
     UnknownDecisionError,
+    canonical_request,
     fingerprint,
     new_decision_id,
 )
@@ -114,6 +118,51 @@ def test_fingerprint_is_of_the_normalized_request() -> None:
     assert fingerprint("acme", REQUEST) != fingerprint("globex", REQUEST)
     other = REQUEST.model_copy(update={"mcc": "4121"})
     assert fingerprint("acme", REQUEST) != fingerprint("acme", other)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40).filter(str.strip)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    description=_TEXT,
+    cents=st.integers(-(10**9), 10**9),
+    account=st.none() | _TEXT,
+    mcc=st.none() | st.from_regex(r"\A[0-9]{4}\Z"),
+    transaction_id=st.none() | _TEXT,
+    tenant=st.from_regex(r"\A[a-z][a-z0-9-]{0,20}\Z"),
+)
+def test_canonical_request_is_what_json_dumps_writes(
+    description: str,
+    cents: int,
+    account: str | None,
+    mcc: str | None,
+    transaction_id: str | None,
+    tenant: str,
+) -> None:
+    # Stored decisions' fingerprints must stay valid: the hand-written form is json.dumps'.
+    request = CategorizeRequest(
+        description=description,
+        amount=Decimal(cents).scaleb(-2),
+        date="2026-03-01",
+        account=account,
+        mcc=mcc,
+        transaction_id=transaction_id,
+    )
+    expected = {
+        "tenant": tenant,
+        "description": " ".join(request.description.split()).casefold(),
+        "amount_minor": request.amount_minor,
+        "direction": request.resolved_direction,
+        "currency": request.currency,
+        "date": request.date.isoformat(),
+        "mcc": request.mcc,
+        "account": request.account,
+        "transaction_id": request.transaction_id,
+    }
+    assert canonical_request(tenant, request) == json.dumps(
+        expected, sort_keys=True, separators=(",", ":")
+    )
 
 
 def test_decide_reports_the_masked_text_and_the_values_used() -> None:
