@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from training.text import FastTfidf, char_grams_of_word
+from training.text import _FEW_DOCS, FastTfidf, char_grams_of_word
 
 DOCS = [
     "starbucks store 0000 | starbucks |",
@@ -72,3 +72,24 @@ def test_pickles_without_its_cache() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="kind"):
         FastTfidf("bytes").fit(DOCS)
+
+
+@pytest.mark.parametrize("kind", ["char", "word"])
+@pytest.mark.parametrize("sublinear", [True, False])
+def test_a_few_documents_get_exactly_the_rows_a_large_batch_gets(
+    kind: str, sublinear: bool
+) -> None:
+    # Up to _FEW_DOCS documents take a numpy-only path; it must not change a single bit.
+    fast = FastTfidf(kind, sublinear_tf=sublinear).fit(DOCS * 3)
+    few = [*DOCS, *NEW, "cafe cafe rio rio rio", DOCS[0]]  # repeats, unknown words, empty
+    few = (few * (_FEW_DOCS // len(few) + 1))[:_FEW_DOCS]
+    small = fast.transform(few)
+    large = fast.transform([*few, "one more document"])[: len(few)]
+    assert small.dtype == large.dtype == np.float32
+    small.sort_indices()
+    large.sort_indices()
+    np.testing.assert_array_equal(small.indptr, large.indptr)
+    np.testing.assert_array_equal(small.indices, large.indices)
+    np.testing.assert_array_equal(small.data, large.data)
+    assert fast.transform(["", "zzzz"]).nnz == 0
+    assert fast.transform(["", "zzzz"]).shape == (2, len(fast.vocabulary_))
