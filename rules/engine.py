@@ -767,6 +767,14 @@ class CompiledRules:
             )
         )
 
+    def clear_memos(self) -> None:
+        """Drop every memo (probes, keys, evaluations); they refill on use.
+
+        A call already running keeps the state it took, so this is safe at any time.
+        """
+        self._state = None
+        self._evaluations = {}
+
     def _current(self) -> _State:
         """The memo state, fresh when the current one is full."""
         state = self._state

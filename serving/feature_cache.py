@@ -74,6 +74,11 @@ class CachedFeatures:
             for j, name in enumerate(self._names)
         }
 
+    def clear(self) -> None:
+        """Forget every cached value (the next read of each pair asks the reader)."""
+        with self._lock:
+            self._entries = {}
+
     def _fetch(
         self, rows: list[dict[str, Any]], keys: list[Key], now: float
     ) -> list[tuple[Any, ...]]:

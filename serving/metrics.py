@@ -19,6 +19,7 @@ class ServiceMetrics:
     reloads: Any  # Counter: reload attempts, by tenant and outcome (ok | failed)
     champion_version: Any  # Gauge: the champion version each tenant serves (0: none)
     decide_seconds: Any  # Histogram: time to decide (rules + model + routing) per request
+    memo_clears: Any  # Counter: times the worker emptied its memos (serving.memory)
 
     def count_decisions(self, tenant: str, routes_sources: list[tuple[str, str]]) -> None:
         """Count a request's decisions."""
@@ -54,5 +55,8 @@ def service_metrics() -> ServiceMetrics:
             "Seconds to decide one request (rules, model, routing)",
             ["endpoint"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+        ),
+        memo_clears=prom.Counter(
+            "spendlens_memo_clears", "Times a worker emptied its memos to bound its memory"
         ),
     )

@@ -182,6 +182,10 @@ class CategorizerPool:
         logger.info("tenant %s now serves %s (was %s)", tenant, versions, entry.versions)
         return ReloadEvent(tenant, entry.versions, versions, ok=True)
 
+    def categorizers(self) -> list[Any]:
+        """The categorizer each loaded tenant is served by now."""
+        return [entry.categorizer for entry in list(self._entries.values())]
+
     def start(self) -> None:
         """Refresh every `interval_seconds` in a daemon thread until `stop`."""
         if self._thread is not None:

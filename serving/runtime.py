@@ -143,6 +143,20 @@ class Categorizer:
         )
         self._predict([request], [self._normalize(0, request)])
 
+    def clear_caches(self) -> None:
+        """Empty every memo this categorizer fills as it works (normalization, rules, the
+        model's vectorizers and prior, online features); they refill on use."""
+        from training.memos import clear_model_memos  # noqa: PLC0415
+
+        self.normalizer.clear_caches()
+        if self.rules is not None:
+            self.rules.clear_memos()
+        if self.model is not None:
+            clear_model_memos(self.model.model)
+        clear = getattr(self.features, "clear", None)
+        if callable(clear):
+            clear()
+
     def categorize(self, requests: Sequence[CategorizeRequest]) -> list[CategorizeResponse]:
         """One decision per request, in order.
 

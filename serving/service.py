@@ -166,7 +166,12 @@ def default_pool() -> PoolLike:
     other tenants load on their first request.
     """
     from serving.loading import RegistryLoader, limit_registry_retries  # noqa: PLC0415
-    from serving.memory import freeze_long_lived, release_free_memory, thaw  # noqa: PLC0415
+    from serving.memory import (  # noqa: PLC0415
+        MemoryGovernor,
+        freeze_long_lived,
+        release_free_memory,
+        thaw,
+    )
     from serving.reload import CategorizerPool, ReloadEvent  # noqa: PLC0415
 
     settings = Settings()
@@ -190,14 +195,26 @@ def default_pool() -> PoolLike:
         interval_seconds=settings.reload_interval_seconds,
         on_reload=on_reload,
         # Loads, first reads and large batches leave freed heap pages behind (~30 MB).
-        after_check=release_free_memory,
+        after_check=lambda: (governor(), release_free_memory()),
     )
     for tenant, state in pool.status().items():
         metrics.serving(tenant, state["model_version"])
         _warm_up(pool.get(tenant))
     freeze_long_lived()
+    release_free_memory()
+    # Measured from here: what the memos add as traffic brings new descriptors.
+    governor = MemoryGovernor(settings.cache_memory_mb, lambda: _clear_caches(pool))
     pool.start()
     return pool
+
+
+def _clear_caches(pool: Any) -> None:
+    """Empty the memos of every categorizer the pool serves (each refills on use)."""
+    for categorizer in pool.categorizers():
+        clear = getattr(categorizer, "clear_caches", None)
+        if clear is not None:
+            clear()
+    service_metrics().memo_clears.inc()
 
 
 def _warm_up(categorizer: object) -> None:

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     # How long the service trusts a valid API key before looking it up again (0: every request
     # looks it up), i.e. how long a revoked key may still work in a running service.
     key_cache_seconds: float = Field(default=5.0, ge=0)
+    # How far (MB) a serving worker may grow past its size at start before it empties its memos
+    # (normalization, rules, vectorizers, online features; 0: never). They are sized for
+    # statement files and otherwise grow with every new descriptor the service sees.
+    cache_memory_mb: float = Field(default=40.0, ge=0)
     # Registry calls from the service fail fast, so a down MLflow means the local cache, not
     # minutes of retries.
     registry_http_retries: int = Field(default=1, ge=0)

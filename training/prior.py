@@ -193,6 +193,14 @@ class PriorModel:
         primary, detailed = found
         return primary[inverse], detailed[inverse]
 
+    def clear_memos(self) -> None:
+        """Drop the memo of recent probabilities and the vectorizers' caches."""
+        self.__dict__.pop("_memo_store", None)
+        for vectorizer in self.vectorizers:
+            clear = getattr(vectorizer, "clear_memos", None)
+            if clear is not None:
+                clear()
+
     def _memo(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         memo: dict[str, tuple[np.ndarray, np.ndarray]] | None = self.__dict__.get("_memo_store")
         if memo is None:

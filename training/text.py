@@ -231,6 +231,10 @@ class FastTfidf(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  #
             idf = self.__dict__["_idf32_cache"] = self.idf_.astype(np.float32)
         return idf
 
+    def clear_memos(self) -> None:
+        """Drop the per-word ids cache (it refills on use)."""
+        self.__dict__.pop("_ids_cache", None)
+
     def _cache(self) -> dict[str, np.ndarray]:
         cache: dict[str, np.ndarray] | None = self.__dict__.get("_ids_cache")
         if cache is None:

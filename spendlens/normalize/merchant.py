@@ -644,6 +644,13 @@ def _merchant_no_catalog(text: str, hint: str | None) -> Merchant:
     return _merchant(text, hint, None)
 
 
+def clear_module_caches() -> None:
+    """Empty this module's memos (they refill on use): a long-running process calls it to
+    bound its memory."""
+    for memo in (_clean_hint, _merchant_of, _merchant_no_catalog):
+        memo.cache_clear()
+
+
 # --- catalog -------------------------------------------------------------------------------
 
 
@@ -736,6 +743,11 @@ class MerchantCatalog:
 
     def _resolve(self, text: str, hint: str | None) -> Merchant:
         return _merchant(text, hint, self._cached_lookup)
+
+    def clear_caches(self) -> None:
+        """Empty this catalog's memos (they refill on use)."""
+        self._cached_lookup.cache_clear()
+        self._cached_merchant.cache_clear()
 
 
 def _first_token(key: str) -> str:

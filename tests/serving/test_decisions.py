@@ -129,7 +129,7 @@ _TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40).filter(st
     cents=st.integers(-(10**9), 10**9),
     account=st.none() | _TEXT,
     mcc=st.none() | st.from_regex(r"\A[0-9]{4}\Z"),
-    transaction_id=st.none() | _TEXT,
+    transaction_id=st.none() | st.text(st.characters(codec="utf-8"), min_size=1, max_size=32),
     tenant=st.from_regex(r"\A[a-z][a-z0-9-]{0,20}\Z"),
 )
 def test_canonical_request_is_what_json_dumps_writes(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.memory import freeze_long_lived, release_free_memory, thaw
+from serving.memory import MemoryGovernor, freeze_long_lived, release_free_memory, rss_mb, thaw
 
 
 def _rss_mb() -> float:
@@ -48,3 +48,52 @@ def test_freezing_takes_live_objects_out_of_collection_and_thaw_undoes_it() -> N
         thaw()
     assert gc.get_freeze_count() == 0
     assert any(o is survivor for o in gc.get_objects())
+
+
+class FakeRss:
+    """Memory readings a test sets, in MB."""
+
+    def __init__(self, mb: float) -> None:
+        self.mb = mb
+
+    def __call__(self) -> float:
+        return self.mb
+
+
+def test_the_governor_empties_the_memos_only_past_its_growth_limit() -> None:
+    rss = FakeRss(500.0)
+    cleared: list[float] = []
+
+    def clear() -> None:
+        cleared.append(rss.mb)
+        rss.mb = 510.0  # the heap keeps some pages: not back to 500
+
+    governor = MemoryGovernor(40, clear, rss=rss)
+    rss.mb = 539.0
+    assert governor() is False
+    rss.mb = 541.0
+    assert governor() is True
+    assert cleared == [541.0]
+    # Cleared down to 510 only: the next clear waits for another half limit (530), not 540.
+    assert governor.threshold_mb == 540.0
+    rss.mb = 535.0
+    assert governor() is False
+    rss.mb = 541.0
+    assert governor() is True
+    assert governor.clears == 2
+
+
+def test_a_zero_limit_or_an_unreadable_rss_never_clears() -> None:
+    calls: list[int] = []
+    never = MemoryGovernor(0, lambda: calls.append(1), rss=FakeRss(10_000.0))
+    blind = MemoryGovernor(40, lambda: calls.append(1), rss=lambda: None)
+    assert never() is False
+    assert blind() is False
+    assert calls == []
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="reads /proc/self/statm")
+def test_rss_mb_reads_this_process() -> None:
+    measured = rss_mb()
+    assert measured is not None
+    assert abs(measured - _rss_mb()) < 20

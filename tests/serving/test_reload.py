@@ -65,6 +65,18 @@ def test_each_tenant_gets_its_own_categorizer_on_first_use() -> None:
     assert loader.builds == [("acme", Versions("1", 3)), ("globex", Versions(None, 1))]
 
 
+def test_the_pool_lists_the_categorizers_it_serves_now() -> None:
+    loader = FakeLoader({"acme": Versions("1", 0), "globex": Versions(None, 1)})
+    pool = CategorizerPool(loader)
+    assert pool.categorizers() == []
+    acme, globex = pool.get("acme"), pool.get("globex")
+    loader.current["acme"] = Versions("2", 0)
+    pool.refresh()
+
+    assert pool.categorizers() == [pool.get("acme"), globex]
+    assert acme not in pool.categorizers()  # the swapped-out one is gone
+
+
 def test_unknown_tenant_is_refused() -> None:
     with pytest.raises(UnknownTenantError):
         CategorizerPool(FakeLoader()).get("nobody")

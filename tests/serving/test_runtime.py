@@ -14,6 +14,7 @@ import pytest
 from features.transforms import FEATURE_COLUMNS, feature_defaults
 from rules.engine import CompiledRules
 from rules.models import Rule, TextCondition
+from serving.feature_cache import CachedFeatures
 from serving.reload import TenantMismatchError
 from serving.routing import Route, RoutingPolicy, Source
 from serving.runtime import Categorizer, ServingModel
@@ -303,3 +304,27 @@ def test_warm_up_scores_a_made_up_transaction_through_the_model_and_features() -
     assert len(model.frames) == 1  # the model was scored once
     assert [row["tenant"] for row in features.rows] == ["acme"]  # and Feast was read
     categorizer(rules=[coffee_rule()]).warm_up()  # without a model: nothing to warm, no error
+
+
+def test_clearing_the_caches_empties_every_memo_and_changes_no_decision() -> None:
+    features = CachedFeatures(FakeFeatures(), 60)
+    cat = categorizer(rules=[coffee_rule()], model=FakeModel())
+    cat.features = features
+    batch = [request("STARBUCKS STORE 12"), request("UBER TRIP 7"), request("SHELL OIL 99")]
+    before = [(r.category, r.source, r.confidence) for r in cat.categorize(batch)]
+    assert cat.normalizer._mask.cache_info().currsize > 0
+    assert _memo_state(cat) is not None
+    assert features._entries
+
+    cat.clear_caches()
+
+    assert cat.normalizer._mask.cache_info().currsize == 0
+    assert _memo_state(cat) is None
+    assert not features._entries
+    after = [(r.category, r.source, r.confidence) for r in cat.categorize(batch)]
+    assert after == before
+
+
+def _memo_state(cat: Categorizer) -> object:
+    assert cat.rules is not None
+    return cat.rules._state
