@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,16 +206,20 @@ def _post_while_gated(
     return [results[n] for n in range(len(bodies) + 1)]
 
 
+@pytest.fixture
+def gated(backend: Backend) -> Iterator[GatedCategorizer]:
+    """The shared app serves a GatedCategorizer for the test."""
+    categorizer = GatedCategorizer()
+    backend.categorizer, previous = categorizer, backend.categorizer
+    yield categorizer
+    backend.categorizer = previous
+
+
 def test_concurrent_single_requests_are_decided_together_and_each_logged(
-    client: TestClient, backend: Backend, memory_log: InMemoryDecisionLog
+    client: TestClient, gated: GatedCategorizer, memory_log: InMemoryDecisionLog
 ) -> None:
-    gated = GatedCategorizer()
-    backend.categorizer, previous = gated, backend.categorizer
-    try:
-        bodies = [({**TXN, "description": f"STARBUCKS STORE {n}"}, "acme-all") for n in range(6)]
-        responses = _post_while_gated(client, gated, bodies)
-    finally:
-        backend.categorizer = previous
+    bodies = [({**TXN, "description": f"STARBUCKS STORE {n}"}, "acme-all") for n in range(6)]
+    responses = _post_while_gated(client, gated, bodies)
     assert [r.status_code for r in responses] == [200] * 7
     ids = [r.json()["decision_id"] for r in responses]
     assert len(set(ids)) == 7
@@ -228,25 +233,20 @@ def test_concurrent_single_requests_are_decided_together_and_each_logged(
 
 
 def test_requests_decided_together_keep_their_own_errors(
-    client: TestClient, backend: Backend, memory_log: InMemoryDecisionLog
+    client: TestClient, gated: GatedCategorizer, memory_log: InMemoryDecisionLog
 ) -> None:
-    gated = GatedCategorizer()
-    backend.categorizer, previous = gated, backend.categorizer
-    try:
-        responses = _post_while_gated(
-            client,
-            gated,
-            [
-                (TXN, "acme-all"),
-                ({**TXN, "amount": "lots"}, "acme-all"),
-                (TXN, "acme-review"),  # no categorize scope
-                (TXN, "nobody"),
-                ({**TXN, "tenant": "globex"}, "acme-all"),
-                (TXN, "acme-all"),
-            ],
-        )
-    finally:
-        backend.categorizer = previous
+    responses = _post_while_gated(
+        client,
+        gated,
+        [
+            (TXN, "acme-all"),
+            ({**TXN, "amount": "lots"}, "acme-all"),
+            (TXN, "acme-review"),  # no categorize scope
+            (TXN, "nobody"),
+            ({**TXN, "tenant": "globex"}, "acme-all"),
+            (TXN, "acme-all"),
+        ],
+    )
     assert [r.status_code for r in responses] == [200, 200, 422, 403, 401, 403, 200]
     assert responses[2].json()["detail"][0]["loc"] == ["amount"]
     assert len(memory_log.rows) == 3
@@ -254,15 +254,12 @@ def test_requests_decided_together_keep_their_own_errors(
 
 
 def test_a_failing_decision_log_fails_every_request_decided_with_it(
-    client: TestClient, backend: Backend, memory_log: InMemoryDecisionLog
+    client: TestClient, gated: GatedCategorizer, memory_log: InMemoryDecisionLog
 ) -> None:
-    gated = GatedCategorizer()
-    backend.categorizer, previous = gated, backend.categorizer
     memory_log.fail = True
     try:
         responses = _post_while_gated(client, gated, [(TXN, "acme-all")] * 4)
     finally:
-        backend.categorizer = previous
         memory_log.fail = False
     assert [r.status_code for r in responses] == [503] * 5
     assert all("decision log" in r.json()["error"] for r in responses)
