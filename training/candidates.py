@@ -296,10 +296,10 @@ class Sparsify(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def transform(self, X: Any) -> csr_matrix:  # noqa: N803 - sklearn API
         """Values >= threshold, times `scale`, as CSR."""
-        from scipy.sparse import csr_matrix  # noqa: PLC0415
+        from training.sparse import csr_from_dense  # noqa: PLC0415
 
         dense = np.asarray(X, dtype=np.float64)
-        return csr_matrix(np.where(dense >= self.threshold, dense * self.scale, 0.0))
+        return csr_from_dense(np.where(dense >= self.threshold, dense * self.scale, 0.0))
 
 
 # --- calibration and splits ------------------------------------------------------------------

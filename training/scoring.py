@@ -18,6 +18,7 @@ import numpy as np
 from scipy.sparse import csr_matrix, hstack
 
 from training.columns import Columns
+from training.sparse import csr_from_dense, csr_from_entries
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,7 +74,7 @@ def column_blocks(
             if block != "passthrough":  # pragma: no cover - sklearn knows no other string
                 return csr_matrix(transformer.transform(_frame(frame)))
             selected = frame[columns] if isinstance(columns, list) else _frame(frame)[columns]
-            blocks.append(csr_matrix(_dense(selected)))
+            blocks.append(csr_from_dense(_dense(selected)))
             continue
         blocks.append(_block(block, _Selection(frame, columns), prior))
     return csr_matrix(hstack(blocks, format="csr"))
@@ -147,12 +148,12 @@ def _block(block: Any, values: Any, prior: PriorReuse | None) -> Any:
         if names and isinstance(block, OneHotEncoder) and _plain(block):
             return _one_hot_columns(block, [values.frame[name] for name in names])
         if names and _identity(block):  # a fitted ColumnTransformer's passthrough
-            return csr_matrix(np.column_stack([np.asarray(values.frame[n]) for n in names]))
+            return csr_from_dense(np.column_stack([np.asarray(values.frame[n]) for n in names]))
         values = values.frame_view()
     if isinstance(block, OneHotEncoder):
         return one_hot(block, _frame(values))
     if _identity(block):
-        return csr_matrix(_dense(values) if isinstance(values, Columns) else np.asarray(values))
+        return csr_from_dense(_dense(values) if isinstance(values, Columns) else np.asarray(values))
     return block.transform(values if _reads_columns(block) else _frame(values))
 
 
@@ -205,8 +206,15 @@ def _one_hot_columns(encoder: Any, columns: Sequence[Any]) -> csr_matrix:
                 rows.append(row)
                 cols.append(offset + col)
         offset += len(categories)
+    n_rows = len(columns[0])
+    # Entries were found column by column; a stable sort by row puts them in CSR order with
+    # each row's columns ascending (later input columns have higher offsets).
+    order = np.argsort(np.asarray(rows, dtype=np.int64), kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(np.asarray(rows, dtype=np.int64), minlength=n_rows), out=indptr[1:])
+    indices = np.asarray(cols, dtype=np.int32)[order]
     data = np.ones(len(rows), dtype=encoder.dtype)
-    return csr_matrix((data, (rows, cols)), shape=(len(columns[0]), offset))
+    return csr_from_entries(data, indices, indptr, (n_rows, offset))
 
 
 def _category_index(encoder: Any) -> list[dict[Any, int]]:
