@@ -51,7 +51,7 @@ from training.candidates import (
     use_char,
 )
 from training.prior import PriorFeatures, PriorModel, name_crosswalk
-from training.scoring import PriorReuse, column_blocks, linear_proba, raw_scores
+from training.scoring import PriorReuse, feature_blocks, linear_proba, raw_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,7 +220,7 @@ class BoostedCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return np.ones((len(frame), len(self.classes_)))
         # The prior is both a block of the text model's matrix and an input of the pairs.
         prior = self.prior_.transform(frame)
-        matrix = column_blocks(self.text_, frame, prior=PriorReuse(self.prior_, prior))
+        matrix = feature_blocks(self.text_, frame, prior=PriorReuse(self.prior_, prior))
         text_proba = columns_of(
             linear_proba(self.text_model_, matrix), self.text_model_.classes_, self.classes_
         )

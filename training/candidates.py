@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from features.transforms import FEATURE_COLUMNS
 from training.columns import Columns
 from training.prior import PriorFeatures, PriorModel, prior_text
-from training.scoring import column_blocks, linear_proba
+from training.scoring import feature_blocks, linear_proba
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -562,7 +562,7 @@ class LinearCandidate(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Calibrated probabilities, columns in `classes_` order."""
         steps = dict(self.pipeline_.steps)
         # The pipeline's own steps without sklearn's per-call checks (see training.scoring).
-        matrix = column_blocks(steps["features"], model_columns(X))
+        matrix = feature_blocks(steps["features"], model_columns(X))
         return temper(linear_proba(steps["model"], matrix), self.temperature_)
 
     def predict(self, X: pd.DataFrame | Columns) -> np.ndarray:  # noqa: N803 - sklearn API

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from training.scoring import block_product
+
 if TYPE_CHECKING:
     import pandas as pd
     from scipy.sparse import csr_matrix
@@ -235,8 +237,15 @@ class PriorModel:
         detailed = np.zeros((n, len(self.detailed)))
         if n == 0:
             return primary, detailed
-        features = self.features(texts)
-        scores = self.primary_model.proba(features)
+        # The vectorizers' blocks are multiplied one by one (`block_product`): stacking them
+        # cost more than the products for the few texts of a request.
+        blocks = [v.transform(texts) for v in self.vectorizers]
+        primary_model = self.primary_model
+        if len(primary_model.classes) == 1:
+            scores = np.ones((n, 1))
+        else:
+            linear = block_product(blocks, primary_model.weights()) + primary_model.intercept
+            scores = primary_model.proba_of_scores(linear, n)
         p_index = {label: i for i, label in enumerate(self.primaries)}
         primary[:, [p_index[label] for label in self.primary_model.classes]] = scores
         if not self.child_models:
@@ -244,7 +253,7 @@ class PriorModel:
         weights, intercepts, layout = self._children()
         # One product and one pass of array math for every child model together: a loop over
         # the parents cost more than the arithmetic (see `LinearOvR.proba_of_scores`).
-        logits = np.asarray(features @ weights, dtype=np.float64) + intercepts
+        logits = block_product(blocks, weights) + intercepts
         odds = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         totals = np.add.reduceat(odds, layout.starts, axis=1)
         totals = np.where(totals > 0, totals, 1.0)

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PriorReuse",
+    "block_product",
     "column_blocks",
+    "feature_blocks",
     "linear_proba",
     "one_hot",
     "raw_scores",
@@ -64,6 +66,22 @@ def column_blocks(
         frame: its input (the columns it was fitted on), a DataFrame or `Columns`.
         prior: prior features to reuse for a matching `PriorFeatures` step.
     """
+    blocks = feature_blocks(transformer, frame, prior=prior)
+    if isinstance(blocks, csr_matrix):
+        return blocks
+    return csr_matrix(hstack(blocks, format="csr"))
+
+
+def feature_blocks(
+    transformer: Any, frame: pd.DataFrame | Columns, *, prior: PriorReuse | None = None
+) -> list[Any] | csr_matrix:
+    """`column_blocks` before the blocks are stacked: each block's matrix, in column order.
+
+    A product with the whole matrix is the sum of each block's product with its rows of
+    the weights (`linear_proba` takes the list): stacking the blocks cost more than the
+    products for the few rows of a request. Transformers the fast path does not know give
+    their stacked matrix instead.
+    """
     if not getattr(transformer, "sparse_output_", False):
         return csr_matrix(transformer.transform(_frame(frame)))
     blocks: list[Any] = []
@@ -77,7 +95,27 @@ def column_blocks(
             blocks.append(csr_from_dense(_dense(selected)))
             continue
         blocks.append(_block(block, _Selection(frame, columns), prior))
-    return csr_matrix(hstack(blocks, format="csr"))
+    return blocks
+
+
+def block_product(blocks: Sequence[Any], weights: np.ndarray) -> np.ndarray:
+    """`hstack(blocks) @ weights` as float64, one product per block with its weight rows.
+
+    Sparse blocks are multiplied in the weights' precision (float32 once compacted): scipy
+    would otherwise copy the whole weight matrix up to float64 on every call.
+    """
+    scores = np.zeros((blocks[0].shape[0], weights.shape[1]))
+    start = 0
+    for block in blocks:
+        stop = start + block.shape[1]
+        if block.shape[1]:
+            part = weights[start:stop]
+            if hasattr(block, "tocsr"):
+                scores += block.tocsr().astype(part.dtype, copy=False) @ part
+            else:  # a dense block (a step outside the fast path)
+                scores += np.asarray(block, dtype=part.dtype) @ part
+        start = stop
+    return scores
 
 
 def _frame(values: Any) -> Any:
@@ -226,16 +264,25 @@ def _category_index(encoder: Any) -> list[dict[Any, int]]:
     return index
 
 
-def linear_proba(model: Any, matrix: csr_matrix) -> np.ndarray:
-    """`model.predict_proba(matrix)` of a fitted LogisticRegression (softmax; binary: logistic)."""
+def linear_proba(model: Any, matrix: csr_matrix | list[Any]) -> np.ndarray:
+    """`model.predict_proba(matrix)` of a fitted LogisticRegression (softmax; binary: logistic).
+
+    Args:
+        matrix: the feature matrix, or its column blocks in order (`feature_blocks`).
+    """
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
 
+    if isinstance(matrix, list) and type(model) is not LogisticRegression:
+        matrix = csr_matrix(hstack(matrix, format="csr"))
     if type(model) is not LogisticRegression:
         return np.asarray(model.predict_proba(matrix))
     weights = _weights(model)
-    # In the weights' precision (float32 once compacted): scipy would otherwise copy the
-    # whole weight matrix up to float64 on every call, which cost more than the product.
-    scores = np.asarray(matrix.astype(weights.dtype, copy=False) @ weights, dtype=np.float64)
+    if isinstance(matrix, list):
+        scores = block_product(matrix, weights)
+    else:
+        # In the weights' precision (float32 once compacted): scipy would otherwise copy the
+        # whole weight matrix up to float64 on every call, which cost more than the product.
+        scores = np.asarray(matrix.astype(weights.dtype, copy=False) @ weights, dtype=np.float64)
     scores += model.intercept_
     if len(model.classes_) <= 2:
         positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, hstack
 from scipy.sparse import random as sparse_random
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
@@ -24,7 +24,7 @@ from training.candidates import (
 )
 from training.columns import Columns, as_columns
 from training.prior import PriorModel, fit_prior
-from training.scoring import PriorReuse, column_blocks, linear_proba, one_hot
+from training.scoring import PriorReuse, block_product, column_blocks, linear_proba, one_hot
 from training.synthetic import generated_frame
 
 SEED = 3
@@ -190,3 +190,16 @@ def test_probabilities_from_columns_equal_those_from_the_frame(
     np.testing.assert_allclose(
         candidate.predict_proba(_cols(frame)), candidate.predict_proba(frame), atol=1e-12
     )
+
+
+def test_block_product_equals_the_stacked_matrix_product() -> None:
+    rng = np.random.default_rng(5)
+    blocks = [
+        sparse_random(4, 30, density=0.2, format="csr", rng=rng, dtype=np.float32),
+        rng.random((4, 3)),  # a dense block, as a step outside the fast path returns
+        sparse_random(4, 0, format="csr", rng=rng),
+        sparse_random(4, 12, density=0.3, format="coo", rng=rng),
+    ]
+    weights = rng.random((45, 6)).astype(np.float32)
+    stacked = hstack([csr_matrix(b) for b in blocks], format="csr").astype(np.float32)
+    np.testing.assert_allclose(block_product(blocks, weights), stacked @ weights, rtol=1e-6)
