@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from serving.schemas import CategorizeRequest, CategorizeResponse
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from spendlens.settings import Settings
@@ -281,11 +282,13 @@ class SqlDecisionLog:
             }
             for r in records
         ]
-        with self.sessions.begin() as session:
-            # A Core executemany of the table's INSERT: sent as multi-row VALUES batches. The
-            # ORM's bulk insert split the rows by which values were None into hundreds of
-            # statements for a batch of 1,000.
-            session.execute(insert(Base.metadata.tables[Decision.__tablename__]), rows)
+        # A Core executemany of the table's INSERT on a connection of the sessions' engine:
+        # sent as multi-row VALUES batches. The ORM's bulk insert split the rows by which
+        # values were None into hundreds of statements for a batch of 1,000, and an ORM
+        # session around the Core statement cost ~0.1 ms of a single decision's ~0.23 ms write.
+        engine: Engine = self.sessions.kw["bind"]
+        with engine.begin() as connection:
+            connection.execute(insert(Base.metadata.tables[Decision.__tablename__]), rows)
 
     def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         from sqlalchemy import select  # noqa: PLC0415
