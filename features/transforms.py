@@ -13,8 +13,10 @@ from its old category to the new one on the relabel's day.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -92,7 +94,11 @@ def coerce_feature(values: pd.Series | Sequence[object], column: str) -> np.ndar
     Returns:
         int64 / float64 array, or an object array of str for "str" features.
     """
-    default, kind = feature_defaults()[column], FEATURE_KINDS[column]
+    default, kind = _defaults()[column], FEATURE_KINDS[column]
+    if isinstance(values, list) and kind != "str":
+        plain = _plain_numbers(values, kind, default)
+        if plain is not None:
+            return plain
     if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
         return _coerce_series(values, kind, default)  # extension dtypes (Int64, string...)
     raw = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
@@ -109,6 +115,34 @@ def coerce_feature(values: pd.Series | Sequence[object], column: str) -> np.ndar
         return np.where(np.isnan(number), default, number).astype(np.int64)
     number = number.astype(np.float64)
     return np.where(np.isnan(number), default, number)
+
+
+@functools.cache
+def _defaults() -> Mapping[str, int | float | str]:
+    return MappingProxyType(feature_defaults())
+
+
+_EXACT = 2**53  # integers a float64 holds exactly: beyond, the general path decides
+
+
+def _plain_numbers(
+    values: list[object], kind: FeatureKind, default: int | float | str
+) -> np.ndarray | None:
+    """`coerce_feature` of a list of plain Python numbers and None (what Feast returns), or
+    None when a value is anything else. The same array as the general path, without
+    `pd.to_numeric`'s per-call cost (~15 us a column, 10 numeric columns per online read).
+    """
+    if kind == "int":
+        if all(v is None or (type(v) is int and -_EXACT < v < _EXACT) for v in values):
+            return np.array([default if v is None else v for v in values], dtype=np.int64)
+        return None
+    if all(
+        v is None or type(v) is float or (type(v) is int and -_EXACT < v < _EXACT) for v in values
+    ):
+        number = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        number[np.isnan(number)] = float(default)
+        return number
+    return None
 
 
 def _coerce_series(values: pd.Series, kind: FeatureKind, default: object) -> np.ndarray:

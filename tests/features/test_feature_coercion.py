@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.transforms import FEATURE_COLUMNS, coerce_feature, with_defaults
 
@@ -54,3 +57,30 @@ def test_feast_value_lists_coerce_like_frame_columns() -> None:
 
     assert coerce_feature(values, "m_confirmed_count").tolist() == [3, 0]
     assert coerce_feature(["A", None], "am_last_category").tolist() == ["A", ""]
+
+
+_NUMBERS = st.lists(
+    st.one_of(
+        st.none(),
+        st.integers(min_value=-(2**60), max_value=2**60),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.sampled_from(["7", "x", "1.5"]),
+    ),
+    max_size=6,
+)
+
+
+# The general path casts an infinite count to int64, which numpy warns about; the point here
+# is only that both paths give the same array.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
+@settings(max_examples=300, deadline=None)
+@given(values=_NUMBERS, column=st.sampled_from(FEATURE_COLUMNS))
+def test_lists_from_feast_coerce_as_the_general_path_does(
+    values: list[object], column: str
+) -> None:
+    # A list takes the plain-number fast path when it can; an object array never does.
+    fast = coerce_feature(values, column)
+    general = coerce_feature(np.asarray(values, dtype=object), column)
+    assert fast.dtype == general.dtype
+    np.testing.assert_array_equal(fast, general)
