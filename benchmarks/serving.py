@@ -9,10 +9,12 @@ API key is created, then two servers run on free loopback ports:
 - reference: benchmarks/reference_service.py, FastAPI + TF-IDF/LogisticRegression trained on the
   same labels, uvicorn with 1 worker.
 
-Both are driven, one after the other, by the same load tool: a minimal asyncio HTTP/1.1 client
-with one keep-alive connection per concurrent worker and prebuilt request bytes (httpx spent a
-whole core at ~300 requests/s here and capped both servers); latency is measured client-side
-around each request, after a warm-up. Phases:
+Both are driven by the same load tool: a minimal asyncio HTTP/1.1 client with one keep-alive
+connection per concurrent worker and prebuilt request bytes (httpx spent a whole core at ~300
+requests/s here and capped both servers); latency is measured client-side around each request,
+after a warm-up. Each phase alternates between the two servers in `SLICES` slices (the shared
+machine's load comes in bursts: run one after the other, a burst during one server's phase
+skewed the ratio). Phases:
 single requests at concurrency 1 and 16 (p50/p99 ms, req/s) and batches of 100 and 1,000
 (transactions/s, one batch at a time). Service memory is the RSS of the server process and all
 its children (shared pages are counted once per process, so it overstates a little).
@@ -49,6 +51,7 @@ SERVICE = "serving.service:Spendlens"
 START_TIMEOUT_S = 240.0  # bentoml serve needs ~16-19 s on an idle 2-core box, much more when busy
 PAYLOAD_SEED = 11  # the demo data uses seed 7: requests are new transactions of the same kind
 REQUEST_ROWS = 10_000  # distinct transactions: no phase sends one twice (see `measure`)
+SLICES = 4  # each phase alternates between the two servers in this many slices
 
 TARGETS: dict[str, float] = {
     "single_p99_ms_c1_max": 10.0,
@@ -355,14 +358,19 @@ def http_post(url: str, headers: dict[str, str], body: bytes) -> bytes:
     return "\r\n".join(lines).encode("latin-1") + body
 
 
+@dataclass
+class _Run:
+    """Raw client-side results of sending some requests to one server."""
+
+    latencies: list[float]
+    elapsed_s: float
+    errors: int
+    first_error: str | None
+
+
 async def _drive(
-    url: str,
-    headers: dict[str, str],
-    bodies: Sequence[bytes],
-    total: int,
-    concurrency: int,
-    batch_size: int,
-) -> Phase:
+    url: str, headers: dict[str, str], bodies: Sequence[bytes], total: int, concurrency: int
+) -> _Run:
     """Send `total` requests from `concurrency` keep-alive connections, one request each at a
     time; latency is taken around each request."""
     parts = urlsplit(url)
@@ -394,24 +402,47 @@ async def _drive(
     finally:
         for connection in connections:
             await connection.close()
+    return _Run(latencies, elapsed, errors, first_error)
+
+
+def _phase(runs: Sequence[_Run], concurrency: int, batch_size: int) -> Phase:
+    """One phase's numbers from its slices (latencies pooled, time summed)."""
+    latencies = [latency for run in runs for latency in run.latencies]
+    elapsed = sum(run.elapsed_s for run in runs)
+    total = len(latencies)
     return Phase(
         requests=total,
-        errors=errors,
+        errors=sum(run.errors for run in runs),
         concurrency=concurrency,
         batch_size=batch_size,
         elapsed_s=round(elapsed, 3),
         p50_ms=_percentile(latencies, 50),
         p99_ms=_percentile(latencies, 99),
-        req_per_s=round(total / elapsed, 1),
-        txn_per_s=round(total * batch_size / elapsed, 1),
-        first_error=first_error,
+        req_per_s=round(total / elapsed, 1) if elapsed else 0.0,
+        txn_per_s=round(total * batch_size / elapsed, 1) if elapsed else 0.0,
+        first_error=next((run.first_error for run in runs if run.first_error), None),
     )
 
 
+def _slices(total: int, count: int) -> list[int]:
+    """`total` requests split into up to `count` near-equal slices (none empty)."""
+    count = max(1, min(count, total))
+    return [total // count + (1 if i < total % count else 0) for i in range(count)]
+
+
 def measure(
-    server: Server, headers: dict[str, str], rows: Sequence[dict[str, Any]], sizes: Sizes
-) -> tuple[dict[str, Phase], float]:
-    """Every phase against one server (each after a warm-up); returns (phases, max RSS MB)."""
+    servers: dict[str, Server],
+    headers: dict[str, str],
+    rows: Sequence[dict[str, Any]],
+    sizes: Sizes,
+) -> tuple[dict[str, dict[str, Phase]], dict[str, float]]:
+    """Every phase against every server; returns (phases by server, max RSS MB by server).
+
+    The machine is shared and its load comes in bursts, so a phase is not run on one server
+    and then on the other: it alternates between them in `SLICES` slices (each warmed up
+    first, the server that goes first alternating too), and both see the same bodies, in the
+    same order, under the same conditions.
+    """
     # Every request body is distinct (consecutive slices of `rows`), and the warm-ups send the
     # last ones: a repeated text or batch would be served from the service's memos.
     single = [json.dumps(r).encode() for r in rows]
@@ -422,25 +453,43 @@ def measure(
         ]
         for n in (100, 1000)
     }
-    one, many = server.base_url + "/categorize", server.base_url + "/categorize_batch"
     plan: list[tuple[str, str, list[bytes], int, int, int, int]] = [
-        # name, url, bodies, requests, concurrency, batch size, warm-up requests
-        ("single_c1", one, single, sizes.single_c1, 1, 1, sizes.warmup),
-        ("single_c16", one, single[sizes.single_c1 :], sizes.single_c16, 16, 1, sizes.warmup),
-        ("batch_100", many, batches[100], sizes.batch_100, 1, 100, 2),
-        ("batch_1000", many, batches[1000], sizes.batch_1000, 1, 1000, 1),
+        # name, path, bodies, requests, concurrency, batch size, warm-up requests
+        ("single_c1", "/categorize", single, sizes.single_c1, 1, 1, sizes.warmup),
+        (
+            "single_c16",
+            "/categorize",
+            single[sizes.single_c1 :],
+            sizes.single_c16,
+            16,
+            1,
+            sizes.warmup,
+        ),
+        ("batch_100", "/categorize_batch", batches[100], sizes.batch_100, 1, 100, 2),
+        ("batch_1000", "/categorize_batch", batches[1000], sizes.batch_1000, 1, 1000, 1),
     ]
-    phases: dict[str, Phase] = {}
-    rss = server.rss_mb()
-    for name, url, bodies, total, concurrency, size, warmup in plan:
-        _say(f"{server.name}: {name} ({total} requests, concurrency {concurrency})")
-        asyncio.run(_drive(url, headers, bodies[::-1], warmup, concurrency, size))
-        phase = phases[name] = asyncio.run(_drive(url, headers, bodies, total, concurrency, size))
-        _say(
-            f"{server.name}: {name} p50 {phase.p50_ms} ms, p99 {phase.p99_ms} ms, "
-            f"{phase.req_per_s} req/s, {phase.txn_per_s} txn/s, {phase.errors} errors"
-        )
-        rss = max(rss, server.rss_mb())
+    names = list(servers)
+    phases: dict[str, dict[str, Phase]] = {name: {} for name in names}
+    rss = {name: server.rss_mb() for name, server in servers.items()}
+    for phase, path, bodies, total, concurrency, size, warmup in plan:
+        _say(f"{phase}: {total} requests, concurrency {concurrency}, in slices across {names}")
+        for server in servers.values():
+            asyncio.run(_drive(server.base_url + path, headers, bodies[::-1], warmup, concurrency))
+        runs: dict[str, list[_Run]] = {name: [] for name in names}
+        start = 0
+        for number, count in enumerate(_slices(total, SLICES)):
+            part = bodies[start : start + count]
+            start += count
+            for name in names if number % 2 == 0 else names[::-1]:
+                url = servers[name].base_url + path
+                runs[name].append(asyncio.run(_drive(url, headers, part, count, concurrency)))
+            rss = {name: max(rss[name], server.rss_mb()) for name, server in servers.items()}
+        for name in names:
+            done = phases[name][phase] = _phase(runs[name], concurrency, size)
+            _say(
+                f"{name}: {phase} p50 {done.p50_ms} ms, p99 {done.p99_ms} ms, "
+                f"{done.req_per_s} req/s, {done.txn_per_s} txn/s, {done.errors} errors"
+            )
     return phases, rss
 
 
@@ -562,8 +611,11 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
             }
             idle = {"spendlens": ours.rss_mb(), "reference": reference.rss_mb()}
             headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
-            ours_phases, ours_rss = measure(ours, headers, rows, sizes)
-            ref_phases, ref_rss = measure(reference, headers, rows, sizes)
+            measured, peak = measure(
+                {"spendlens": ours, "reference": reference}, headers, rows, sizes
+            )
+            ours_phases, ref_phases = measured["spendlens"], measured["reference"]
+            ours_rss, ref_rss = peak["spendlens"], peak["reference"]
         finally:
             for server in servers:
                 _say(f"stopping {server.name}")
