@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,14 @@ from training.candidates import (
 )
 from training.columns import Columns, as_columns
 from training.prior import PriorModel, fit_prior
-from training.scoring import PriorReuse, block_product, column_blocks, linear_proba, one_hot
+from training.scoring import (
+    _WEIGHTS,
+    PriorReuse,
+    block_product,
+    column_blocks,
+    linear_proba,
+    one_hot,
+)
 from training.synthetic import generated_frame
 
 SEED = 3
@@ -166,6 +174,24 @@ def test_logistic_probabilities_equal_sklearns(classes: int) -> None:
     np.testing.assert_allclose(linear_proba(model, x), model.predict_proba(x), rtol=1e-9)
     model.coef_ = model.coef_.astype(np.float32)  # compacted, as candidates store them
     np.testing.assert_allclose(linear_proba(model, x), model.predict_proba(x), rtol=1e-5)
+
+
+def test_logistic_weights_are_one_copy_that_is_never_pickled() -> None:
+    rng = np.random.default_rng(3)
+    x = csr_matrix(sparse_random(100, 20, density=0.3, random_state=3))
+    model = LogisticRegression(max_iter=200).fit(x, rng.integers(0, 4, 100))
+    model.coef_ = model.coef_.astype(np.float32)
+    model.__dict__["_spendlens_weights"] = (model.coef_, model.coef_.T.copy())  # old models
+    expected = model.predict_proba(x)
+
+    np.testing.assert_allclose(linear_proba(model, x), expected, rtol=1e-6)
+
+    assert "_spendlens_weights" not in model.__dict__
+    assert np.shares_memory(_WEIGHTS[model][1], model.coef_)
+    np.testing.assert_allclose(model.predict_proba(x), expected, rtol=1e-12)  # same coef_
+    loaded = pickle.loads(pickle.dumps(model))  # noqa: S301 - our own bytes, just made
+    assert loaded not in _WEIGHTS
+    np.testing.assert_allclose(linear_proba(loaded, x), expected, rtol=1e-6)
 
 
 def test_one_hot_equals_the_encoder_and_ignores_unknown_values() -> None:
