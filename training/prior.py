@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,10 +210,14 @@ class PriorModel:
         return memo
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the memo of recent probabilities."""
+        """Pickle without the memo of recent probabilities, child weights as float16."""
         state = dict(self.__dict__)
         state.pop("_memo_store", None)
         state.pop("_children_store", None)
+        state["child_models"] = {
+            name: replace(model, coef=np.asarray(model.coef, dtype=np.float16))
+            for name, model in self.child_models.items()
+        }
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -284,6 +288,13 @@ class PriorModel:
                 *(np.asarray(v, dtype=np.intp) for v in (starts, parent, detailed, child_of))
             )
             weights = np.ascontiguousarray(np.hstack(blocks))
+            # Each child now reads its weights from the store (a transposed view): the float16
+            # originals were a second copy (9.8 MB of the demo prior). `__getstate__` pickles
+            # them as float16 again, exactly (they were float16 values).
+            for name, start in zip(self.child_models, starts, strict=True):
+                model = self.child_models[name]
+                view = weights[:, start : start + len(model.classes)].T
+                self.child_models[name] = replace(model, coef=view)
             found = self.__dict__["_children_store"] = (weights, np.concatenate(intercepts), layout)
         return found
 

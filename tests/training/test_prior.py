@@ -146,6 +146,19 @@ def test_prior_survives_cloudpickle(prior: PriorModel) -> None:
     np.testing.assert_array_equal(loaded.probabilities(frame)[1], prior.probabilities(frame)[1])
 
 
+def test_child_weights_are_held_once_and_pickled_as_float16(prior: PriorModel) -> None:
+    frame = _rows("SHELL OIL 55512", "NETFLIX.COM")
+    before = prior.probabilities(frame)[1]
+    store = prior._children()[0]
+
+    for child in prior.child_models.values():
+        assert np.shares_memory(child.coef, store)
+    loaded = cloudpickle.loads(cloudpickle.dumps(prior))
+
+    assert {child.coef.dtype for child in loaded.child_models.values()} == {np.dtype(np.float16)}
+    np.testing.assert_array_equal(loaded.probabilities(frame)[1], before)
+
+
 class _CountingFit:
     """A stand-in for `fit_prior` that hands out a ready prior and counts the calls."""
 
