@@ -248,9 +248,10 @@ def _one_hot_columns(encoder: Any, columns: Sequence[Any]) -> csr_matrix:
     n_rows = len(columns[0])
     # Entries were found column by column; a stable sort by row puts them in CSR order with
     # each row's columns ascending (later input columns have higher offsets).
-    order = np.argsort(np.asarray(rows, dtype=np.int64), kind="stable")
+    row_ids = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(row_ids, kind="stable")
     indptr = np.zeros(n_rows + 1, dtype=np.int32)
-    np.cumsum(np.bincount(np.asarray(rows, dtype=np.int64), minlength=n_rows), out=indptr[1:])
+    np.cumsum(np.bincount(row_ids, minlength=n_rows), out=indptr[1:])
     indices = np.asarray(cols, dtype=np.int32)[order]
     data = np.ones(len(rows), dtype=encoder.dtype)
     return csr_from_entries(data, indices, indptr, (n_rows, offset))
