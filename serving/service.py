@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import bentoml
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from serving.coalesce import Coalescer
@@ -345,6 +346,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+class LiveService:
+    """The running instance of one service (one per worker process), for its middleware."""
+
+    def __init__(self) -> None:
+        self.instance: SpendlensAPI | None = None
+
+
 class JSONBodyGuard:
     """ASGI middleware: the data endpoints get a JSON object of at most `max_bytes`.
 
@@ -354,11 +362,20 @@ class JSONBodyGuard:
     parsed object goes to the endpoint in `scope[JSON_KEY]` and BentoML gets `{}`: for a
     method that takes the body itself, BentoML 1.4 builds the input's JSON schema on every
     request (~0.3 ms, 6% of a single request's CPU, measured) and parses the JSON again.
+
+    Once the service instance is up (`live`), a valid /categorize body is answered here, with
+    the same handler as the `categorize` API method, and never reaches BentoML's per-call
+    machinery (routing, request context, input/output specs). Side by side on loopback, that
+    machinery cost ~0.4 ms of a 2.1-2.5 ms request. BentoML's outer middlewares (request
+    metrics, the traffic timeout) still wrap it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, live: LiveService | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.live = live
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -402,6 +419,10 @@ class JSONBodyGuard:
                 scope, receive, send
             )
             return
+        api = self.live.instance if self.live is not None else None
+        if api is not None and scope["path"] == "/categorize":
+            await _answer_directly(api, parsed, scope, receive, send)
+            return
         scope[JSON_KEY] = parsed
         replayed = False
 
@@ -413,6 +434,18 @@ class JSONBodyGuard:
             return {"type": "http.request", "body": b"{}", "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+async def _answer_directly(
+    api: SpendlensAPI, payload: dict[str, Any], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Answer one /categorize body with `api`; an unexpected failure is a logged JSON 500."""
+    try:
+        response = await api.answer_single(payload, api_key_of(Headers(scope=scope)))
+    except Exception:
+        logger.exception("categorizing a transaction failed")
+        response = _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the service log")
+    await response(scope, receive, send)
 
 
 def json_body(ctx: bentoml.Context) -> dict[str, Any]:
@@ -449,6 +482,7 @@ class SpendlensAPI:
     authenticator_factory: ClassVar[AuthenticatorFactory] = staticmethod(default_authenticator)
     decision_log_factory: ClassVar[DecisionLogFactory] = staticmethod(default_decision_log)
     sessions_factory: ClassVar[SessionsFactory] = staticmethod(default_sessions)
+    live: ClassVar[LiveService | None] = None  # set by `create_service`
 
     def __init__(self) -> None:
         self.pool = type(self).pool_factory()
@@ -460,12 +494,18 @@ class SpendlensAPI:
         self._singles: Coalescer[_Single, Response] = Coalescer(
             self._categorize_singles, max_batch=COALESCE_MAX, executor=self._decider
         )
+        live = type(self).live
+        if live is not None:
+            live.instance = self
 
     def __is_ready__(self) -> bool:
         return self.pool.ready()
 
     @bentoml.on_shutdown  # type: ignore[untyped-decorator]
     def _stop_reloading(self) -> None:
+        live = type(self).live
+        if live is not None and live.instance is self:
+            live.instance = None
         self.pool.stop()
         self._decider.shutdown(wait=False)
 
@@ -537,8 +577,14 @@ class SpendlensAPI:
     @bentoml.api(route="/categorize", output_spec=CategorizeResponse)  # type: ignore[untyped-decorator]
     async def categorize(self, ctx: bentoml.Context) -> Any:
         """Categorize one transaction (a CategorizeRequest JSON object)."""
-        single = _Single(json_body(ctx), api_key_of(ctx.request.headers))
-        return _respond(ctx, await self._singles.submit(single))
+        # JSONBodyGuard answers /categorize itself once the instance is registered; this
+        # method describes the route (OpenAPI) and serves a service built without the guard.
+        answer = await self.answer_single(json_body(ctx), api_key_of(ctx.request.headers))
+        return _respond(ctx, answer)
+
+    async def answer_single(self, payload: dict[str, Any], key: str | None) -> Response:
+        """The response to one /categorize body, decided alone or with others waiting."""
+        return await self._singles.submit(_Single(payload, key))
 
     def _categorize_singles(self, singles: list[_Single]) -> list[Response]:
         """The responses of single /categorize requests that arrived together, in order.
@@ -952,10 +998,12 @@ def create_service(
     `authenticator` and `decision_log` build the key check and the decision log per worker
     (the database of `Settings()` unless given).
     """
+    live = LiveService()
     inner = type(
         name.title().replace("-", "").replace("_", ""),
         (SpendlensAPI,),
         {
+            "live": live,
             "pool_factory": staticmethod(pool),
             "authenticator_factory": staticmethod(authenticator),
             "decision_log_factory": staticmethod(decision_log),
@@ -964,7 +1012,7 @@ def create_service(
         },
     )
     service = bentoml.service(inner, name=name, **SERVICE_CONFIG)
-    service.add_asgi_middleware(JSONBodyGuard)
+    service.add_asgi_middleware(JSONBodyGuard, live=live)
     service.add_asgi_middleware(RestRoutes)
     service.add_asgi_middleware(OpenAPIDocs)
     return service
