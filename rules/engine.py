@@ -7,7 +7,8 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
    functions. An `all` rule puts ONE selective condition (its anchor) into an index; an `any`
    rule puts every indexable condition into one, each as a hit of its own. Indexes: a dict
    per (field, case folding) for text `equals`; one Aho-Corasick automaton per (field, case
-   folding) for `contains`, `starts_with` and `ends_with`; one RE2 set per (field, case
+   folding) for `contains`, `starts_with` and `ends_with` (`rules/literals.py`: a dense
+   table, walked over a whole chunk's new texts at once); one RE2 set per (field, case
    folding) for regexes; rapidfuzz per (field, case folding) for fuzzy values (one batched
    call, or direct calls when there are few); dicts for MCC codes, accounts, currencies and
    directions; one lookup per distinct date for all date parts; a sorted list for MCC
@@ -18,7 +19,8 @@ turns the whole set into a few shared indexes, and `evaluate` runs four steps pe
    probe's hits are interned to a small int, memoized per value (text, MCC, date), bounded
    to `_CACHE_SIZE` values per index. A transaction's key is the tuple of those ints, one per
    index; `evaluate_many` builds the keys column-wise, a chunk of `_CHUNK` rows at a time,
-   each column a `map` of C callables (no bytecode runs per row unless a value is new).
+   each column a `map` of C callables (no bytecode runs per row unless a value is new; a
+   text column's new values are probed together first).
    Keys never normalize a value (no digit or case stripping): two texts share a probe only
    when they are equal, so a memo can never change a result.
 3. verify: per distinct key, its hits are merged once and the unsure ones picked out (an
@@ -53,14 +55,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain, groupby, repeat
+from itertools import chain, filterfalse, groupby, repeat
 from operator import attrgetter
 from typing import Any
 
-import ahocorasick
 import re2
 from rapidfuzz import fuzz, process
 
+from rules.literals import LiteralAutomaton, LiteralOp
 from rules.models import (
     AccountCondition,
     AmountCondition,
@@ -77,7 +79,6 @@ from spendlens.money import currency_exponent
 
 __all__ = ["CompiledRules", "Evaluation", "RuleInput", "RuleMatch", "describe", "rank_key"]
 
-_LITERAL_OPS = ("contains", "starts_with", "ends_with")
 _CACHE_SIZE = 100_000  # bound of every memo: texts per index, hit sets, combinations, evaluations
 _CHUNK = 10_000  # `evaluate_many` works column-wise on this many transactions at a time
 _FUZZY_DIRECT = 8  # up to this many fuzzy values per index: score each directly
@@ -342,7 +343,9 @@ class _TextIndex:
         self.case_sensitive = case_sensitive
         self._equal_hits: dict[str, list[int]] = defaultdict(list)
         self.equals: dict[str, tuple[int, ...]] = {}  # built from `_equal_hits`
-        self._literals: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        self._literals: dict[str, dict[LiteralOp, list[int]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         self._patterns: list[str] = []
         self._pattern_hits: list[list[int]] = []
         self._pattern_found: list[tuple[int, ...]] = []  # built from `_pattern_hits`
@@ -350,7 +353,7 @@ class _TextIndex:
         self._fuzzy_values: list[str] = []
         self._fuzzy_hits: list[tuple[float, int]] = []  # (threshold, hit) per fuzzy value
         self._fuzzy_cutoff = 100.0
-        self.automaton: Any = None
+        self.automaton: LiteralAutomaton | None = None
         self.regexes: Any = None
         self._match_set: Any = None
 
@@ -381,11 +384,13 @@ class _TextIndex:
         self.equals = {value: tuple(hits) for value, hits in self._equal_hits.items()}
         self._pattern_found = [tuple(hits) for hits in self._pattern_hits]
         if self._literals:
-            self.automaton = ahocorasick.Automaton()
-            for value, by_op in self._literals.items():
-                payload = (len(value), *(tuple(by_op.get(op, ())) for op in _LITERAL_OPS))
-                self.automaton.add_word(value, payload)
-            self.automaton.make_automaton()
+            self.automaton = LiteralAutomaton(
+                {
+                    (value, op): tuple(hits)
+                    for value, by_op in self._literals.items()
+                    for op, hits in by_op.items()
+                }
+            )
         if self._patterns:
             options = re2.Options()
             options.log_errors = False
@@ -407,21 +412,32 @@ class _TextIndex:
         if raw is None:
             return ()
         text = raw if self.case_sensitive else raw.lower()
+        literals = self.automaton.find(text) if self.automaton is not None else ()
+        return self._hits(raw, text, literals)
+
+    def probe_many(self, raws: Sequence[str | None]) -> list[tuple[int, ...]]:
+        """`probe` of each text; the automaton walks all of them at once."""
+        texts = ["" if raw is None else raw if self.case_sensitive else raw.lower() for raw in raws]
+        literals: Iterable[tuple[int, ...]] = (
+            self.automaton.find_many(texts)
+            if self.automaton is not None
+            else repeat((), len(texts))
+        )
+        return [
+            () if raw is None else self._hits(raw, text, found)
+            for raw, text, found in zip(raws, texts, literals, strict=True)
+        ]
+
+    def _hits(self, raw: str, text: str, literals: tuple[int, ...]) -> tuple[int, ...]:
+        """Sorted hits on one text, given the automaton's (`text`: case-folded)."""
         # Sorted tuples of hits, one per source that held; most texts have none or one.
         found: list[tuple[int, ...]] = []
         if self.equals:
             equal = self.equals.get(text)
             if equal is not None:
                 found.append(equal)
-        if self.automaton is not None:
-            last = len(text) - 1
-            for end, (length, contains, starts_with, ends_with) in self.automaton.iter(text):
-                if contains:
-                    found.append(contains)
-                if starts_with and end + 1 == length:  # the hit begins at 0
-                    found.append(starts_with)
-                if ends_with and end == last:
-                    found.append(ends_with)
+        if literals:
+            found.append(literals)
         if self._match_set is not None:
             # RE2 folds case itself (the set's options), so it gets the raw text.
             found.extend(map(self._pattern_found.__getitem__, self._match_set(raw.encode())))
@@ -501,21 +517,40 @@ class _Ids(dict[Any, int]):
     """Memo of one index: looked-up value (text, MCC, date) -> id of its interned hits.
 
     A miss probes the index once (`__missing__`), so a column of values becomes a column of
-    ids in one list comprehension. Clearing it when full is always safe: ids stay valid.
+    ids in one list comprehension; `fill` probes a column's new values together first, where
+    the index can do that faster. Clearing it when full is always safe: ids stay valid.
     """
 
-    __slots__ = ("_intern", "_probe")
+    __slots__ = ("_intern", "_probe", "_probe_many")
 
-    def __init__(self, probe: Callable[[Any], tuple[int, ...]], intern: _State) -> None:
+    def __init__(
+        self,
+        probe: Callable[[Any], tuple[int, ...]],
+        intern: _State,
+        probe_many: Callable[[list[Any]], list[tuple[int, ...]]] | None = None,
+    ) -> None:
         super().__init__()
         self._probe = probe
         self._intern = intern
+        self._probe_many = probe_many
 
     def __missing__(self, value: Any) -> int:
         if len(self) >= _CACHE_SIZE:  # bounded: merchants repeat, descriptions less
             self.clear()
         found = self[value] = self._intern.intern(self._probe(value))
         return found
+
+    def fill(self, values: Sequence[Any]) -> None:
+        """Probe, all at once, the values of this column the memo does not hold yet."""
+        if self._probe_many is None:
+            return
+        distinct = dict.fromkeys(values)
+        new = list(filterfalse(self.__contains__, distinct))
+        if len(self) + len(new) > _CACHE_SIZE:
+            self.clear()
+            new = list(distinct)
+        if new:
+            self.update(zip(new, map(self._intern.intern, self._probe_many(new)), strict=True))
 
 
 # A row key's result: its Evaluation when no hit needs a check, else (all hits, unsure hits),
@@ -539,7 +574,9 @@ class _State:
         self.set_ids: dict[tuple[int, ...], int] = {(): 0}
         self.combos: dict[tuple[int, ...], Evaluation | _Unsettled] = {}
         self.checked: dict[tuple[tuple[int, ...], int], Evaluation] = {}  # (key, mask) -> result
-        self.text = [(attrgetter(ix.field), _Ids(ix.probe, self)) for ix in rules._text]
+        self.text = [
+            (attrgetter(ix.field), _Ids(ix.probe, self, ix.probe_many)) for ix in rules._text
+        ]
         self.mcc = _Ids(rules._mcc.lookup, self) if rules._has_mcc else None
         self.dates = _Ids(rules._date_hits, self) if rules._date_parts else None
         self.discrete = [
@@ -580,10 +617,15 @@ class _State:
         """Step 2 column-wise: `key` of every transaction, one index at a time.
 
         Each column is a map of C callables, so it runs no bytecode unless a value is new to
-        its index (the probe, in `_Ids.__missing__`). Columns are built one after the other,
+        its index: a text column's new values are probed together first (`_Ids.fill`), any
+        other new value on its own (`_Ids.__missing__`). Columns are built one after the other,
         not zipped lazily: interleaving the probes of all indexes row by row was slower.
         """
-        columns = [list(map(ids.__getitem__, map(field_of, txns))) for field_of, ids in self.text]
+        columns = []
+        for field_of, ids in self.text:
+            values = list(map(field_of, txns))
+            ids.fill(values)
+            columns.append(list(map(ids.__getitem__, values)))
         if self.mcc is not None:
             columns.append(list(map(self.mcc.__getitem__, map(_MCC_OF, txns))))
         if self.dates is not None:

@@ -476,24 +476,27 @@ def rule_categories(frame: pd.DataFrame | Columns) -> list[str | None]:
     digest = hashlib.sha256(repr(keys).encode()).hexdigest()
     if digest in _RULE_MEMO:
         return list(_RULE_MEMO[digest])
-    found: dict[tuple[str, str, str, str], str | None] = {}
-    for key in set(keys):
-        description, merchant, mcc, direction = key
-        winner = compiled.evaluate(
-            RuleInput(
-                description=description,
-                merchant=merchant,
-                memo=None,
-                amount_minor=0,
-                currency="USD",
-                direction=direction or "debit",
-                date=dt.date(2000, 1, 1),
-                mcc=mcc or None,
-                account=None,
-                account_tail=None,
-            )
-        ).winner
-        found[key] = winner.category if winner is not None else None
+    distinct = list(dict.fromkeys(keys))
+    inputs = [
+        RuleInput(
+            description=description,
+            merchant=merchant,
+            memo=None,
+            amount_minor=0,
+            currency="USD",
+            direction=direction or "debit",
+            date=dt.date(2000, 1, 1),
+            mcc=mcc or None,
+            account=None,
+            account_tail=None,
+        )
+        for description, merchant, mcc, direction in distinct
+    ]
+    # One batch: the rules engine probes a batch's texts together, much faster than one by one.
+    found = {
+        key: evaluation.winner.category if evaluation.winner is not None else None
+        for key, evaluation in zip(distinct, compiled.evaluate_many(inputs), strict=True)
+    }
     result = [found[key] for key in keys]
     _RULE_MEMO[digest] = tuple(result)
     while len(_RULE_MEMO) > _MEMO_SIZE:
