@@ -826,8 +826,7 @@ class CompiledRules:
 
     def _merged(self, state: _State, key: tuple[int, ...]) -> tuple[int, ...]:
         """The sorted hits of one row key (always-candidates aside)."""
-        sets = state.sets
-        parts = [sets[hits_id] for hits_id in key if hits_id]
+        parts = list(map(state.sets.__getitem__, filter(None, key)))  # id 0: no hit
         if len(parts) < 2:  # one sorted hit set, or none: nothing to merge
             return parts[0] if parts else ()
         # Sorting concatenated sorted runs is a merge. Only the two account indexes (by name,
@@ -841,8 +840,10 @@ class CompiledRules:
         Settled means: when no always-candidate holds, which the caller checks per row.
         """
         found = self._merged(state, key)
-        unsure = tuple(filter(self._unsure.__contains__, found))
-        combo = (found, unsure) if unsure else self._settled(found)
+        if self._unsure.isdisjoint(found):
+            combo: Evaluation | _Unsettled = self._settled(found)
+        else:
+            combo = (found, tuple(filter(self._unsure.__contains__, found)))
         state.combos[key] = combo
         return combo
 
@@ -900,6 +901,9 @@ class CompiledRules:
 
     def _evaluation(self, ranked: tuple[int, ...]) -> Evaluation:
         """Step 4: the Evaluation of these verified, sorted hits (sorted hits are ranked)."""
+        if self._any_hits.isdisjoint(ranked):  # the usual case: `all` rules only
+            matches = tuple(map(self._one_matches.__getitem__, ranked))
+            return Evaluation(matches[0], matches)
         fired = self._any_hits.intersection(ranked)
         stride = self._stride
         if len(fired) < 2 or len({hit // stride for hit in fired}) == len(fired):
