@@ -81,6 +81,7 @@ __all__ = ["CompiledRules", "Evaluation", "RuleInput", "RuleMatch", "describe", 
 
 _CACHE_SIZE = 100_000  # bound of every memo: texts per index, hit sets, combinations, evaluations
 _CHUNK = 10_000  # `evaluate_many` works column-wise on this many transactions at a time
+_FILL_FROM = 32  # a text column this long probes its new values together (`_Ids.fill`)
 _FUZZY_DIRECT = 8  # up to this many fuzzy values per index: score each directly
 _REGEX_SET_MEMORY = 256 << 20  # RE2 sets share one DFA; thousands of patterns outgrow 8 MiB
 
@@ -542,7 +543,7 @@ class _Ids(dict[Any, int]):
 
     def fill(self, values: Sequence[Any]) -> None:
         """Probe, all at once, the values of this column the memo does not hold yet."""
-        if self._probe_many is None:
+        if self._probe_many is None or len(values) < _FILL_FROM:  # `__missing__` is cheaper
             return
         distinct = dict.fromkeys(values)
         new = list(filterfalse(self.__contains__, distinct))

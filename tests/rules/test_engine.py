@@ -499,8 +499,9 @@ def test_every_fired_condition_really_held() -> None:
 def test_evaluate_and_evaluate_many_agree_however_small_the_memos(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Tiny bounds force every memo to be cleared and the state to be replaced mid-run, and
-    # tiny chunks split the batch: none of it may change a result.
+    # Tiny bounds force every memo to be cleared and the state to be replaced mid-run, tiny
+    # chunks split the batch, and each chunk's texts are probed together (a chunk holds more
+    # new texts than a memo may): none of it may change a result.
     rng = random.Random(99)
     rules = random_rules(rng, 120)
     txns = [random_txn(rng) for _ in range(600)]
@@ -509,6 +510,7 @@ def test_evaluate_and_evaluate_many_agree_however_small_the_memos(
     assert [[m.rule_id for m in e.matches] for e in roomy.evaluate_many(txns)] == expected
     monkeypatch.setattr("rules.engine._CACHE_SIZE", 5)
     monkeypatch.setattr("rules.engine._CHUNK", 7)
+    monkeypatch.setattr("rules.engine._FILL_FROM", 3)
     cramped = CompiledRules.compile(rules)
     many = cramped.evaluate_many(iter(txns))  # any iterable, not only a list
     single = [cramped.evaluate(t) for t in txns]
